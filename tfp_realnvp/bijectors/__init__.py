@@ -1,0 +1,28 @@
+"""Real NVP bijectors: coupling, squeeze, batch norm, pixel preprocessing and composites."""
+
+from tfp_realnvp.bijectors.affine_coupling import (
+    AffineCoupling,
+    alternating_mask,
+    channel_mask,
+    checkerboard_mask,
+    half_mask,
+)
+from tfp_realnvp.bijectors.composition import FactorOut, FlowChain
+from tfp_realnvp.bijectors.moving_average_batch_norm import MovingAverageBatchNorm
+from tfp_realnvp.bijectors.one_pass import OnePassBijector
+from tfp_realnvp.bijectors.pixel_logit import PixelLogit
+from tfp_realnvp.bijectors.squeeze import Squeeze
+
+__all__ = [
+    "AffineCoupling",
+    "FactorOut",
+    "FlowChain",
+    "MovingAverageBatchNorm",
+    "OnePassBijector",
+    "PixelLogit",
+    "Squeeze",
+    "alternating_mask",
+    "channel_mask",
+    "checkerboard_mask",
+    "half_mask",
+]

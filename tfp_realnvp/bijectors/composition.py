@@ -1,0 +1,114 @@
+"""Composites that keep one-pass log-dets and forward the `training` flag: FlowChain, FactorOut."""
+
+import tensorflow as tf
+
+from tfp_realnvp.bijectors.one_pass import OnePassBijector
+
+__all__ = ["FactorOut", "FlowChain"]
+
+
+def _kwargs_for(bijector, training):
+    return {"training": training} if getattr(bijector, "_takes_training", False) else {}
+
+
+class FlowChain(OnePassBijector):
+    """Composition with `tfb.Chain`'s order: `FlowChain([b2, b1]).forward(x) == b2(b1(x))`.
+
+        log|det J_forward(x)| = sum_k log|det J_bk(x_k)|   (x_k the input of b_k)
+
+    Unlike `tfb.Chain`, one `inverse` call computes the log-det on the way (each member's
+    output and log-det come from one evaluation), and a `training=` keyword reaches every
+    member that takes it (`MovingAverageBatchNorm`, nested `FlowChain` / `FactorOut`), so a
+    whole flow is trained with `dist.log_prob(x, training=True)`. Members may be any TFP
+    bijectors whose log-dets reduce over `event_ndims`.
+    """
+
+    _takes_training = True
+
+    def __init__(self, bijectors, event_ndims, validate_args=False, name="flow_chain"):
+        parameters = dict(locals())
+        if not bijectors:
+            raise ValueError("`bijectors` must be a non-empty list")
+        self.bijectors = list(bijectors)
+        self._event_ndims = int(event_ndims)
+        super().__init__(forward_min_event_ndims=self._event_ndims, validate_args=validate_args,
+                         parameters=parameters, dtype=self.bijectors[0].dtype, name=name)
+
+    def _forward_event_shape(self, shape):
+        for b in reversed(self.bijectors):
+            shape = b.forward_event_shape(shape)
+        return shape
+
+    def _inverse_event_shape(self, shape):
+        for b in self.bijectors:
+            shape = b.inverse_event_shape(shape)
+        return shape
+
+    def _forward_event_shape_tensor(self, shape):
+        for b in reversed(self.bijectors):
+            shape = b.forward_event_shape_tensor(shape)
+        return shape
+
+    def _inverse_event_shape_tensor(self, shape):
+        for b in self.bijectors:
+            shape = b.inverse_event_shape_tensor(shape)
+        return shape
+
+    def _forward_and_log_det(self, x, training=False):
+        fldj = 0.0
+        for b in reversed(self.bijectors):
+            kw = _kwargs_for(b, training)
+            y = b.forward(x, **kw)  # first, so the member's cache holds its log-det
+            fldj += b.forward_log_det_jacobian(x, event_ndims=self._event_ndims, **kw)
+            x = y
+        return x, fldj
+
+    def _inverse_and_log_det(self, y, training=False):
+        ildj = 0.0
+        for b in self.bijectors:
+            kw = _kwargs_for(b, training)
+            x = b.inverse(y, **kw)
+            ildj += b.inverse_log_det_jacobian(y, event_ndims=self._event_ndims, **kw)
+            y = x
+        return y, ildj
+
+
+class FactorOut(OnePassBijector):
+    """Real NVP's factor-out: the first `num_factored` channels go straight to the prior.
+
+    On an [H, W, C] (or [D]) event, with z = (z1, z2) split on the last axis:
+
+        forward:  y = (z1, inner.forward(z2));  inverse: x = (y1, inner.inverse(y2))
+        log|det J| = log|det J_inner|
+
+    In the multi-scale architecture, `inner` is everything at the coarser scales, so half of
+    the variables of each scale leave the flow there (arXiv:1605.08803, section 3.6).
+    """
+
+    _takes_training = True
+
+    def __init__(self, inner, num_factored, validate_args=False, name="factor_out"):
+        parameters = dict(locals())
+        if num_factored < 1:
+            raise ValueError(f"`num_factored` must be >= 1, got {num_factored}")
+        self.inner = inner
+        self.num_factored = int(num_factored)
+        super().__init__(forward_min_event_ndims=inner.forward_min_event_ndims, validate_args=validate_args,
+                         parameters=parameters, dtype=inner.dtype, name=name)
+
+    def _split(self, t):
+        return t[..., : self.num_factored], t[..., self.num_factored:]
+
+    def _forward_and_log_det(self, x, training=False):
+        kept, rest = self._split(x)
+        kw = _kwargs_for(self.inner, training)
+        y = self.inner.forward(rest, **kw)
+        fldj = self.inner.forward_log_det_jacobian(rest, event_ndims=self.forward_min_event_ndims, **kw)
+        return tf.concat([kept, y], axis=-1), fldj
+
+    def _inverse_and_log_det(self, y, training=False):
+        kept, rest = self._split(y)
+        kw = _kwargs_for(self.inner, training)
+        x = self.inner.inverse(rest, **kw)
+        ildj = self.inner.inverse_log_det_jacobian(rest, event_ndims=self.forward_min_event_ndims, **kw)
+        return tf.concat([kept, x], axis=-1), ildj

@@ -1,0 +1,85 @@
+"""Base class for bijectors that compute their output and log-det in one pass."""
+
+import tensorflow as tf
+import tensorflow_probability as tfp
+from tensorflow_probability.python.internal import cache_util
+
+__all__ = ["OnePassBijector", "check_event_shape", "flatten_batch", "unflatten_batch"]
+
+tfb = tfp.bijectors
+
+
+class OnePassBijector(tfb.Bijector):
+    """A `tfb.Bijector` whose transform and log-det come from a single evaluation.
+
+    Subclasses implement `_forward_and_log_det(x, **kwargs) -> (y, fldj)` and
+    `_inverse_and_log_det(y, **kwargs) -> (x, ildj)`, log-dets reduced over
+    `forward_min_event_ndims`. The greedy cache stores the log-det beside the output, so
+    `inverse(y)` followed by `inverse_log_det_jacobian(y)` (what `log_prob` does) runs the
+    conditioner network once, not twice as in `tfb.RealNVP`.
+
+    Instances compare equal only to themselves: these bijectors own variables, and TFP's
+    cache is keyed on bijector equality, so parameter-based equality could hand one
+    instance's cached outputs to another with different weights.
+
+    Bijectors that set `_takes_training = True` accept a `training` keyword, which the
+    package's composites forward to them.
+    """
+
+    _cache = cache_util.BijectorCacheWithGreedyAttrs(forward_name="_augmented_forward", inverse_name="_augmented_inverse")
+    _takes_training = False
+
+    def _get_parameterization(self):
+        return id(self)
+
+    def _augmented_forward(self, x, **kwargs):
+        y, fldj = self._forward_and_log_det(x, **kwargs)
+        return y, {"ildj": -fldj}
+
+    def _augmented_inverse(self, y, **kwargs):
+        x, ildj = self._inverse_and_log_det(y, **kwargs)
+        return x, {"ildj": ildj}
+
+    def _forward(self, x, **kwargs):
+        return self._forward_and_log_det(x, **kwargs)[0]
+
+    def _inverse(self, y, **kwargs):
+        return self._inverse_and_log_det(y, **kwargs)[0]
+
+    def _forward_log_det_jacobian(self, x, **kwargs):
+        return self._forward_and_log_det(x, **kwargs)[1]
+
+    def _inverse_log_det_jacobian(self, y, **kwargs):
+        return self._inverse_and_log_det(y, **kwargs)[1]
+
+
+def check_event_shape(x, event_shape, what):
+    """Raise a ValueError naming `what` when the trailing dims of `x` are not `event_shape`."""
+    event_shape = tf.TensorShape(event_shape)
+    ndims = event_shape.rank
+    if x.shape.rank is not None and (x.shape.rank < ndims or not x.shape[x.shape.rank - ndims:].is_compatible_with(event_shape)):
+        raise ValueError(f"{what}: input of shape {x.shape} does not end in the event shape {event_shape}")
+
+
+def flatten_batch(x, event_ndims):
+    """Reshape [*batch, *event] -> [prod(batch), *event]; returns the tensor and the batch shape.
+
+    Static event dims are kept static (convolutions and XLA want them)."""
+    shape = tf.shape(x)
+    rank = tf.rank(x)
+    batch_shape = shape[: rank - event_ndims]
+    event = x.shape[-event_ndims:] if x.shape.rank is not None else tf.TensorShape([None] * event_ndims)
+    event_tensor = [shape[rank - event_ndims + i] if d is None else d for i, d in enumerate(event.as_list())]
+    flat = tf.reshape(x, tf.stack([-1, *event_tensor]))
+    flat.set_shape(tf.TensorShape([None]).concatenate(event))
+    batch_static = x.shape[:-event_ndims] if x.shape.rank is not None else tf.TensorShape(None)
+    return flat, (batch_shape, batch_static)
+
+
+def unflatten_batch(x, batch, event_ndims):
+    """Inverse of `flatten_batch` for a tensor whose event part may have changed shape."""
+    batch_shape, batch_static = batch
+    shape = tf.shape(x)
+    out = tf.reshape(x, tf.concat([batch_shape, shape[tf.rank(x) - event_ndims:]], 0))
+    out.set_shape(batch_static.concatenate(x.shape[-event_ndims:]))
+    return out

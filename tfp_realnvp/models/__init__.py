@@ -1,0 +1,5 @@
+"""Assembled flows."""
+
+from tfp_realnvp.models.realnvp import RealNVP
+
+__all__ = ["RealNVP"]

@@ -1,0 +1,7 @@
+"""Conditioner networks: the s/t functions of the coupling layers."""
+
+from tfp_realnvp.networks.mlp import MLPConditioner
+from tfp_realnvp.networks.resnet import ResNetConditioner
+from tfp_realnvp.networks.weight_norm import WeightNormConv2D, WeightNormDense
+
+__all__ = ["MLPConditioner", "ResNetConditioner", "WeightNormConv2D", "WeightNormDense"]

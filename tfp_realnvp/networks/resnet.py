@@ -1,0 +1,38 @@
+"""ResNet conditioner for image couplings (Real NVP, arXiv:1605.08803, section 4.1)."""
+
+import tensorflow as tf
+
+from tfp_realnvp.networks.weight_norm import WeightNormConv2D, ZeroConv2D
+
+__all__ = ["ResNetConditioner"]
+
+
+class ResNetConditioner(tf.Module):
+    """Maps a masked image [N, H, W, C] to `num_outputs * C` channels (s and t, or t alone).
+
+    in-conv (3x3, `hidden_channels`) -> `num_blocks` pre-activation residual blocks
+    (ReLU, 3x3 conv, ReLU, 3x3 conv, + skip) -> ReLU -> zero-initialised 3x3 out-conv.
+    Every hidden conv is weight-normalized; the zero output layer makes a new coupling
+    the identity. No batch norm inside, so the conditioner is the same function in
+    training and inference and under any distribution strategy.
+    """
+
+    def __init__(self, in_channels, hidden_channels=64, num_blocks=2, num_outputs=2, dtype=tf.float32, seed=0,
+                 name="resnet_conditioner"):
+        super().__init__(name=name)
+        if hidden_channels < 1 or num_blocks < 0:
+            raise ValueError(f"`hidden_channels` must be >= 1 and `num_blocks` >= 0, got {hidden_channels}, {num_blocks}")
+        with self.name_scope:
+            self.in_conv = WeightNormConv2D(in_channels, hidden_channels, dtype=dtype, seed=seed, name="in_conv")
+            self.blocks = [
+                (WeightNormConv2D(hidden_channels, hidden_channels, dtype=dtype, seed=seed + 2 * i + 1, name=f"block{i}_a"),
+                 WeightNormConv2D(hidden_channels, hidden_channels, dtype=dtype, seed=seed + 2 * i + 2, name=f"block{i}_b"))
+                for i in range(num_blocks)
+            ]
+            self.out_conv = ZeroConv2D(hidden_channels, num_outputs * in_channels, dtype=dtype, name="out_conv")
+
+    def __call__(self, x):
+        h = self.in_conv(x)
+        for conv_a, conv_b in self.blocks:
+            h = h + conv_b(tf.nn.relu(conv_a(tf.nn.relu(h))))
+        return self.out_conv(tf.nn.relu(h))

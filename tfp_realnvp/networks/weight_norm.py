@@ -1,0 +1,80 @@
+"""Weight-normalized dense and convolution layers as plain `tf.Module`s."""
+
+import numpy as np
+import tensorflow as tf
+
+__all__ = ["WeightNormConv2D", "WeightNormDense", "ZeroConv2D", "ZeroDense"]
+
+
+class _WeightNorm(tf.Module):
+    """w = g * v / ||v|| per output unit (Salimans & Kingma, 2016; arXiv:1602.07868).
+
+    `g` (the weight scale) is initialised to ||v|| so that w == v at creation; it is the
+    parameter the Real NVP paper regularizes with L2 (see `regularization_variables`).
+    Plain `tf.Module`s (not Keras 3 layers) so that TFP's `trainable_variables`, checkpoints
+    and SavedModel see every weight.
+    """
+
+    def __init__(self, kernel_shape, dtype, seed, name):
+        super().__init__(name=name)
+        fan_in = int(np.prod(kernel_shape[:-1]))
+        init = tf.random.stateless_normal(kernel_shape, seed=[seed, 0], stddev=np.sqrt(2.0 / fan_in), dtype=dtype)
+        axes = list(range(len(kernel_shape) - 1))
+        self._axes = axes
+        with self.name_scope:
+            self.v = tf.Variable(init, name="direction")
+            self.g = tf.Variable(self._norm(init), name="weight_scale")
+            self.b = tf.Variable(tf.zeros(kernel_shape[-1:], dtype), name="bias")
+
+    @property
+    def kernel(self):
+        return self.v * (self.g / self._norm(self.v))
+
+    def _norm(self, v):
+        return tf.sqrt(tf.reduce_sum(tf.square(v), axis=self._axes))
+
+
+class WeightNormDense(_WeightNorm):
+    """Dense layer y = x w + b with a weight-normalized kernel."""
+
+    def __init__(self, in_features, out_features, dtype=tf.float32, seed=0, name="wn_dense"):
+        super().__init__([in_features, out_features], dtype, seed, name)
+
+    def __call__(self, x):
+        return tf.matmul(x, self.kernel) + self.b
+
+
+class WeightNormConv2D(_WeightNorm):
+    """Same-padded 2-D convolution (NHWC) with a weight-normalized kernel."""
+
+    def __init__(self, in_channels, out_channels, kernel_size=3, dtype=tf.float32, seed=0, name="wn_conv"):
+        super().__init__([kernel_size, kernel_size, in_channels, out_channels], dtype, seed, name)
+
+    def __call__(self, x):
+        return tf.nn.conv2d(x, self.kernel, strides=1, padding="SAME") + self.b
+
+
+class ZeroDense(tf.Module):
+    """Dense output layer initialised to zero, so a new coupling is the identity."""
+
+    def __init__(self, in_features, out_features, dtype=tf.float32, name="zero_dense"):
+        super().__init__(name=name)
+        with self.name_scope:
+            self.w = tf.Variable(tf.zeros([in_features, out_features], dtype), name="kernel")
+            self.b = tf.Variable(tf.zeros([out_features], dtype), name="bias")
+
+    def __call__(self, x):
+        return tf.matmul(x, self.w) + self.b
+
+
+class ZeroConv2D(tf.Module):
+    """3x3 same-padded output convolution initialised to zero."""
+
+    def __init__(self, in_channels, out_channels, kernel_size=3, dtype=tf.float32, name="zero_conv"):
+        super().__init__(name=name)
+        with self.name_scope:
+            self.w = tf.Variable(tf.zeros([kernel_size, kernel_size, in_channels, out_channels], dtype), name="kernel")
+            self.b = tf.Variable(tf.zeros([out_channels], dtype), name="bias")
+
+    def __call__(self, x):
+        return tf.nn.conv2d(x, self.w, strides=1, padding="SAME") + self.b
