@@ -11,7 +11,7 @@ __all__ = ["check_pixels"]
 
 
 def check_pixels(images: np.ndarray, levels: int, *, name: str = "images") -> None:
-    """Raises ValueError unless `images` is an integer array [N, H, W, C] with values in [0, levels).
+    """Raise ValueError unless `images` is an integer array [N, H, W, C] with values in [0, levels).
 
     Args:
       images: raw (quantized) pixel values; anything `np.asarray` accepts.

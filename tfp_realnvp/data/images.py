@@ -80,9 +80,7 @@ class ImageData:
         return tuple(int(d) for d in self.train.shape[1:])
 
     def __repr__(self) -> str:
-        return (
-            f"ImageData(name={self.name!r}, levels={self.levels}, train={self.train.shape}, test={self.test.shape})"
-        )
+        return f"ImageData(name={self.name!r}, levels={self.levels}, train={self.train.shape}, test={self.test.shape})"
 
 
 def load_digits() -> ImageData:

@@ -43,8 +43,9 @@ def _index_batches(
     # of the data set, and the rows are gathered per batch.
     indices = tf.data.Dataset.range(n)
     if training:
-        buffer = n if shuffle_buffer is None else check_positive_int(shuffle_buffer, "shuffle_buffer")
-        indices = indices.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
+        indices = indices.shuffle(
+            n if shuffle_buffer is None else shuffle_buffer, seed=seed, reshuffle_each_iteration=True
+        )
     batches = indices.batch(batch_size, drop_remainder=drop_remainder)
     if repeat:
         batches = batches.repeat()
@@ -88,6 +89,8 @@ def image_dataset(
     if len(images) == 0:
         raise ValueError(f"images is empty (shape {images.shape})")
     batch_size = check_positive_int(batch_size, "batch_size")
+    if shuffle_buffer is not None:
+        shuffle_buffer = check_positive_int(shuffle_buffer, "shuffle_buffer")
     seed = resolve_seed(seed)
     if levels <= 256 and images.dtype != np.uint8:
         images = images.astype(np.uint8)  # Values were range-checked above; uint8 is the smallest copy to hold.
@@ -132,8 +135,9 @@ def _as_points(points: np.ndarray) -> np.ndarray:
         raise ValueError(f"points must be real numbers (float or int dtype), got dtype {points.dtype}")
     if len(points) == 0:
         raise ValueError(f"points is empty (shape {points.shape})")
-    # Checked after the cast, because float64 values beyond the float32 range become Inf.
-    points = points.astype(np.float32)
+    # Checked after the cast, because float64 values beyond the float32 range become Inf (reported just below).
+    with np.errstate(over="ignore"):
+        points = points.astype(np.float32)
     bad = ~np.all(np.isfinite(points), axis=1)
     if bad.any():
         raise ValueError(f"points contain NaN or Inf ({int(bad.sum())} rows, the first is row {int(np.argmax(bad))})")
