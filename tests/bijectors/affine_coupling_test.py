@@ -1,0 +1,130 @@
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+from tests.bijector_checks import assert_all_gradients_nonzero, check_bijector, train_a_few_steps
+from tfp_realnvp.bijectors import AffineCoupling, alternating_mask, channel_mask, checkerboard_mask, half_mask
+from tfp_realnvp.networks import MLPConditioner, ResNetConditioner
+
+tfd = tfp.distributions
+
+IMAGE = (4, 4, 2)
+VECTOR = (6,)
+MASKS = {
+    "checkerboard": lambda p: checkerboard_mask(*IMAGE, parity=p),
+    "channel": lambda p: channel_mask(*IMAGE, parity=p),
+    "alternating": lambda p: alternating_mask(VECTOR[0], parity=p),
+    "half": lambda p: half_mask(VECTOR[0], parity=p),
+}
+BATCHES = [(), (3,), (2, 2)]
+
+
+def make_coupling(kind, parity, dtype, additive=False, seed=0):
+    mask = MASKS[kind](parity)
+    k = 1 if additive else 2
+    if mask.ndim == 3:
+        net = ResNetConditioner(IMAGE[-1], hidden_channels=8, num_blocks=1, num_outputs=k, dtype=dtype, seed=seed)
+    else:
+        net = MLPConditioner(VECTOR[0], hidden_units=(16, 16), num_outputs=k, dtype=dtype, seed=seed)
+    return AffineCoupling(mask, net, additive=additive, dtype=dtype), mask.shape
+
+
+def perturb(coupling, dtype, scale=0.3, seed=1):
+    """Random output weights, so the coupling is not the identity (zero init hides bugs)."""
+    rng = np.random.default_rng(seed)
+    for v in coupling.trainable_variables:
+        v.assign(v + tf.constant(rng.normal(0, scale, v.shape), dtype))
+
+
+@pytest.mark.parametrize("dtype", [tf.float32, tf.float64])
+@pytest.mark.parametrize("batch", BATCHES)
+@pytest.mark.parametrize("additive", [False, True])
+@pytest.mark.parametrize("parity", [0, 1])
+@pytest.mark.parametrize("kind", sorted(MASKS))
+def test_exact_inverse_and_log_det(kind, parity, additive, batch, dtype):
+    coupling, event = make_coupling(kind, parity, dtype, additive)
+    perturb(coupling, dtype)
+    x = tf.random.stateless_normal([*batch, *event], seed=[1, 2], dtype=dtype)
+    f64 = dtype == tf.float64
+    y = check_bijector(coupling, x, event, jacobian=f64, rtol=1e-5 if f64 else 1e-4, atol=1e-8 if f64 else 1e-4)
+    mask = MASKS[kind](parity)
+    np.testing.assert_array_equal(np.asarray(y) * mask, np.asarray(x) * mask)  # masked units pass through
+    if additive:
+        np.testing.assert_array_equal(coupling.forward_log_det_jacobian(x, event_ndims=len(event)), 0.0)
+
+
+@pytest.mark.parametrize("kind", ["checkerboard", "alternating"])
+def test_checks_hold_after_training_and_every_variable_gets_gradient(kind):
+    coupling, event = make_coupling(kind, 0, tf.float64)
+    flow = tfd.TransformedDistribution(tfd.Sample(tfd.Normal(tf.constant(0.0, tf.float64), 1.0), event), coupling)
+    data = tf.random.stateless_normal([32, *event], seed=[3, 4], dtype=tf.float64) * 2.0 + 0.5
+    variables = flow.trainable_variables
+    assert len(variables) == len(coupling.conditioner.trainable_variables) + 1  # + the tanh scale
+    train_a_few_steps(variables, lambda: -tf.reduce_mean(flow.log_prob(data)), steps=5)
+    with tf.GradientTape() as tape:
+        loss = -tf.reduce_mean(flow.log_prob(data))
+    assert_all_gradients_nonzero(variables, tape.gradient(loss, variables))
+    x = tf.random.stateless_normal([3, *event], seed=[5, 6], dtype=tf.float64)
+    y = check_bijector(coupling, x, event)
+    assert float(tf.reduce_max(tf.abs(y - x))) > 1e-3  # trained away from the identity
+
+
+def test_instances_with_different_weights_never_share_cache():
+    a, event = make_coupling("checkerboard", 0, tf.float32, seed=0)
+    b, _ = make_coupling("checkerboard", 0, tf.float32, seed=0)
+    perturb(a, tf.float32, seed=1)
+    perturb(b, tf.float32, seed=2)
+    assert a != b and hash(a) != hash(b)
+    x = tf.random.stateless_normal([2, *event], seed=[7, 8])
+    ya, yb = a.forward(x), b.forward(x)  # same input tensor object: a shared cache would return ya
+    assert float(tf.reduce_max(tf.abs(ya - yb))) > 1e-3
+    assert float(tf.reduce_max(tf.abs(a.inverse(ya) - b.inverse(ya)))) > 1e-3
+
+
+def test_new_coupling_is_identity():
+    coupling, event = make_coupling("checkerboard", 1, tf.float32)
+    x = tf.random.stateless_normal([2, *event], seed=[1, 1])
+    np.testing.assert_array_equal(coupling.forward(x), x)
+
+
+def test_log_scale_is_bounded_by_learned_scale():
+    coupling, event = make_coupling("alternating", 0, tf.float64)
+    for v in coupling.conditioner.trainable_variables:
+        v.assign(v + 100.0)  # drive tanh into saturation
+    x = tf.random.stateless_normal([4, *event], seed=[2, 3], dtype=tf.float64)
+    ldj = coupling.forward_log_det_jacobian(x, event_ndims=1)
+    n_unmasked = int(np.sum(1 - MASKS["alternating"](0)))
+    assert np.all(np.abs(ldj) <= n_unmasked * 1.0 + 1e-9)
+
+
+def test_errors_name_the_problem():
+    net = MLPConditioner(4, (8,))
+    with pytest.raises(ValueError, match="only 0s and 1s"):
+        AffineCoupling(np.ones(4), net)
+    with pytest.raises(ValueError, match="only 0s and 1s"):
+        AffineCoupling(np.array([0, 2, 0, 1]), net)
+    with pytest.raises(ValueError, match="event shape"):
+        AffineCoupling(np.ones((2, 2)), net)
+    with pytest.raises(TypeError, match="callable"):
+        AffineCoupling(alternating_mask(4), "net")
+    with pytest.raises(ValueError, match="parity"):
+        checkerboard_mask(4, 4, 1, parity=2)
+    with pytest.raises(ValueError, match="even number of channels"):
+        channel_mask(4, 4, 3)
+    coupling = AffineCoupling(alternating_mask(4), net)
+    with pytest.raises(ValueError, match="does not end in the event shape"):
+        coupling.forward(tf.zeros([2, 5]))
+    bad = AffineCoupling(alternating_mask(4), MLPConditioner(4, (8,), num_outputs=1))
+    with pytest.raises(ValueError, match="conditioner returned 4 channels"):
+        bad.forward(tf.zeros([2, 4]))
+
+
+def test_masks():
+    cb = checkerboard_mask(2, 2, 1, parity=0)[..., 0]
+    np.testing.assert_array_equal(cb, [[1, 0], [0, 1]])
+    np.testing.assert_array_equal(checkerboard_mask(2, 2, 1, parity=1)[..., 0], 1 - cb)
+    np.testing.assert_array_equal(channel_mask(1, 1, 4, 0)[0, 0], [1, 1, 0, 0])
+    np.testing.assert_array_equal(channel_mask(1, 1, 4, 1)[0, 0], [0, 0, 1, 1])
+    np.testing.assert_array_equal(alternating_mask(5, 1), [0, 1, 0, 1, 0])
+    np.testing.assert_array_equal(half_mask(4, 0), [1, 1, 0, 0])
