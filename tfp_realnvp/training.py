@@ -10,7 +10,15 @@ import numpy as np
 import tensorflow as tf
 import tf_keras
 
-__all__ = ["NonFiniteLossError", "TrainConfig", "Trainer", "evaluate", "make_strategy", "split_cpu", "write_json_atomic"]
+__all__ = [
+    "NonFiniteLossError",
+    "TrainConfig",
+    "Trainer",
+    "evaluate",
+    "make_strategy",
+    "split_cpu",
+    "write_json_atomic",
+]
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -123,9 +131,11 @@ class Trainer:
             self.flow = flow_fn()
             self.optimizer = tf_keras.optimizers.Adam(
                 _Schedule(config.learning_rate, config.warmup_steps, config.steps, config.decay),
-                global_clipnorm=config.clip_norm)
-            self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step",
-                                    aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+                global_clipnorm=config.clip_norm,
+            )
+            self.step = tf.Variable(
+                0, dtype=tf.int64, trainable=False, name="step", aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA
+            )
         self.variables = list(self.flow.trainable_variables)
         self._regularized = list(self.flow.regularization_variables)
         self._train_step = None
@@ -163,13 +173,18 @@ class Trainer:
         iterator = iter(dist_ds)
         manager = None
         if self.model_dir:
-            manager = tf.train.CheckpointManager(self._checkpoint(iterator), os.path.join(self.model_dir, "checkpoints"),
-                                                 max_to_keep=self.config.keep_checkpoints)
+            manager = tf.train.CheckpointManager(
+                self._checkpoint(iterator),
+                os.path.join(self.model_dir, "checkpoints"),
+                max_to_keep=self.config.keep_checkpoints,
+            )
             if resume and manager.latest_checkpoint:
                 manager.checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
             elif not resume and manager.latest_checkpoint:
-                raise FileExistsError(f"{self.model_dir} already holds checkpoints; pass resume=True or use a new "
-                                      "model_dir (nothing was overwritten)")
+                raise FileExistsError(
+                    f"{self.model_dir} already holds checkpoints; pass resume=True or use a new "
+                    "model_dir (nothing was overwritten)"
+                )
         history = self._load_history() if resume else {"step": [], "train_bpd": [], "eval": []}
         if self._train_step is None:
             self._train_step = self._make_train_step()
@@ -182,8 +197,10 @@ class Trainer:
             step = int(self.step)
             if not math.isfinite(nll):
                 last = manager.latest_checkpoint if manager else None
-                raise NonFiniteLossError(f"non-finite training loss ({nll}) at step {step}; training stopped. "
-                                         f"Last good checkpoint: {last or 'none written'}")
+                raise NonFiniteLossError(
+                    f"non-finite training loss ({nll}) at step {step}; training stopped. "
+                    f"Last good checkpoint: {last or 'none written'}"
+                )
             window.append(nll * to_bpd)
             if step % self.config.log_every == 0 or step == steps:
                 bpd = float(np.mean(window))
@@ -221,9 +238,11 @@ class Trainer:
             with open(path) as f:
                 history = json.load(f)
             keep = int(self.step)  # drop what was logged after the checkpoint we resumed from
-            return {"step": [s for s in history["step"] if s <= keep],
-                    "train_bpd": [b for s, b in zip(history["step"], history["train_bpd"]) if s <= keep],
-                    "eval": [e for e in history["eval"] if e["step"] <= keep]}
+            return {
+                "step": [s for s in history["step"] if s <= keep],
+                "train_bpd": [b for s, b in zip(history["step"], history["train_bpd"]) if s <= keep],
+                "eval": [e for e in history["eval"] if e["step"] <= keep],
+            }
         return {"step": [], "train_bpd": [], "eval": []}
 
     def _save_history(self, history):
@@ -247,7 +266,7 @@ def evaluate(flow, points, batch_size=500):
     fn = _compiled_log_prob(flow)
     total = 0.0
     for i in range(0, len(points), batch_size):
-        total += float(tf.reduce_sum(fn(tf.constant(points[i:i + batch_size], flow.dtype))))
+        total += float(tf.reduce_sum(fn(tf.constant(points[i : i + batch_size], flow.dtype))))
     return -total / (len(points) * flow.num_dims * math.log(2.0))
 
 

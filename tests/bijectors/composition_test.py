@@ -37,16 +37,21 @@ def coupling(mask, seed, dtype=tf.float64):
 
 
 def small_flow(dtype=tf.float64):
-    inner = FlowChain([coupling(checkerboard_mask(2, 2, 2, 0), 3, dtype), MovingAverageBatchNorm((2, 2, 2), dtype=dtype)],
-                      event_ndims=3)
-    return FlowChain([
-        coupling(checkerboard_mask(4, 4, 1, 0), 1, dtype),
-        MovingAverageBatchNorm((4, 4, 1), dtype=dtype),
-        tfb.Invert(Squeeze()),
-        coupling(channel_mask(2, 2, 4, 1), 2, dtype),
-        FactorOut(inner, 2),
-        Squeeze(),
-    ], event_ndims=3)
+    inner = FlowChain(
+        [coupling(checkerboard_mask(2, 2, 2, 0), 3, dtype), MovingAverageBatchNorm((2, 2, 2), dtype=dtype)],
+        event_ndims=3,
+    )
+    return FlowChain(
+        [
+            coupling(checkerboard_mask(4, 4, 1, 0), 1, dtype),
+            MovingAverageBatchNorm((4, 4, 1), dtype=dtype),
+            tfb.Invert(Squeeze()),
+            coupling(channel_mask(2, 2, 4, 1), 2, dtype),
+            FactorOut(inner, 2),
+            Squeeze(),
+        ],
+        event_ndims=3,
+    )
 
 
 @pytest.mark.parametrize("batch", [(), (3,), (2, 2)])
@@ -60,8 +65,10 @@ def test_chain_order_matches_tfb_chain():
     bijectors = [tfb.Shift(tf.constant(1.0, tf.float64)), tfb.Scale(tf.constant(3.0, tf.float64))]
     x = tf.constant([[0.5, 2.0]], tf.float64)
     np.testing.assert_allclose(FlowChain(bijectors, 1).forward(x), tfb.Chain(bijectors).forward(x))
-    np.testing.assert_allclose(FlowChain(bijectors, 1).inverse_log_det_jacobian(x, event_ndims=1),
-                               tfb.Chain(bijectors).inverse_log_det_jacobian(x, event_ndims=1))
+    np.testing.assert_allclose(
+        FlowChain(bijectors, 1).inverse_log_det_jacobian(x, event_ndims=1),
+        tfb.Chain(bijectors).inverse_log_det_jacobian(x, event_ndims=1),
+    )
 
 
 def test_training_flag_reaches_nested_batch_norms():

@@ -109,7 +109,8 @@ def test_mirrored_strategy_matches_one_device_on_the_global_batch():
     with strategy.scope():
         mirrored = MovingAverageBatchNorm((4, 4, 2), momentum=0.5)
     local = strategy.experimental_distribute_values_from_function(
-        lambda ctx: x[4 * ctx.replica_id_in_sync_group: 4 * (ctx.replica_id_in_sync_group + 1)])
+        lambda ctx: x[4 * ctx.replica_id_in_sync_group : 4 * (ctx.replica_id_in_sync_group + 1)]
+    )
 
     @tf.function
     def step(local_x):

@@ -21,8 +21,9 @@ def test_exact_inverse_and_log_det(batch, dtype):
 def test_bits_per_dim_against_hand_computation():
     """Closed form: logit-space N(0, 1) pushed to pixels; bits/dim computed by hand in numpy."""
     levels, alpha, d = 256, 0.05, 6
-    flow = tfd.TransformedDistribution(tfd.Sample(tfd.Normal(tf.constant(0.0, tf.float64), 1.0), [d]),
-                                       PixelLogit(levels, alpha))
+    flow = tfd.TransformedDistribution(
+        tfd.Sample(tfd.Normal(tf.constant(0.0, tf.float64), 1.0), [d]), PixelLogit(levels, alpha)
+    )
     v = np.random.default_rng(0).uniform(0, levels, size=(5, d))
     p = alpha + (1 - 2 * alpha) * v / levels
     u = np.log(p / (1 - p))

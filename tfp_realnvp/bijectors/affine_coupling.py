@@ -79,8 +79,9 @@ class AffineCoupling(OnePassBijector):
       Dinh, Krueger & Bengio, NICE, arXiv:1410.8516.
     """
 
-    def __init__(self, mask, conditioner, additive=False, dtype=tf.float32, validate_args=False,
-                 name="affine_coupling"):
+    def __init__(
+        self, mask, conditioner, additive=False, dtype=tf.float32, validate_args=False, name="affine_coupling"
+    ):
         parameters = dict(locals())
         mask = np.asarray(mask)
         if mask.ndim not in (1, 3):
@@ -95,8 +96,13 @@ class AffineCoupling(OnePassBijector):
             self.conditioner = conditioner
             self.additive = bool(additive)
             self.scale = None if additive else tf.Variable(tf.ones([mask.shape[-1]], dtype), name="scale")
-            super().__init__(forward_min_event_ndims=mask.ndim, validate_args=validate_args, parameters=parameters,
-                             dtype=dtype, name=scope_name)
+            super().__init__(
+                forward_min_event_ndims=mask.ndim,
+                validate_args=validate_args,
+                parameters=parameters,
+                dtype=dtype,
+                name=scope_name,
+            )
 
     @property
     def mask(self):

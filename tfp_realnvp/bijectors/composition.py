@@ -31,8 +31,13 @@ class FlowChain(OnePassBijector):
             raise ValueError("`bijectors` must be a non-empty list")
         self.bijectors = list(bijectors)
         self._event_ndims = int(event_ndims)
-        super().__init__(forward_min_event_ndims=self._event_ndims, validate_args=validate_args,
-                         parameters=parameters, dtype=self.bijectors[0].dtype, name=name)
+        super().__init__(
+            forward_min_event_ndims=self._event_ndims,
+            validate_args=validate_args,
+            parameters=parameters,
+            dtype=self.bijectors[0].dtype,
+            name=name,
+        )
 
     def _forward_event_shape(self, shape):
         for b in reversed(self.bijectors):
@@ -93,11 +98,16 @@ class FactorOut(OnePassBijector):
             raise ValueError(f"`num_factored` must be >= 1, got {num_factored}")
         self.inner = inner
         self.num_factored = int(num_factored)
-        super().__init__(forward_min_event_ndims=inner.forward_min_event_ndims, validate_args=validate_args,
-                         parameters=parameters, dtype=inner.dtype, name=name)
+        super().__init__(
+            forward_min_event_ndims=inner.forward_min_event_ndims,
+            validate_args=validate_args,
+            parameters=parameters,
+            dtype=inner.dtype,
+            name=name,
+        )
 
     def _split(self, t):
-        return t[..., : self.num_factored], t[..., self.num_factored:]
+        return t[..., : self.num_factored], t[..., self.num_factored :]
 
     def _forward_and_log_det(self, x, training=False):
         kept, rest = self._split(x)

@@ -47,8 +47,16 @@ class MovingAverageBatchNorm(OnePassBijector):
 
     _takes_training = True
 
-    def __init__(self, event_shape, momentum=0.9, epsilon=1e-4, affine=True, dtype=tf.float32, validate_args=False,
-                 name="moving_average_batch_norm"):
+    def __init__(
+        self,
+        event_shape,
+        momentum=0.9,
+        epsilon=1e-4,
+        affine=True,
+        dtype=tf.float32,
+        validate_args=False,
+        name="moving_average_batch_norm",
+    ):
         parameters = dict(locals())
         event_shape = tf.TensorShape(event_shape)
         if event_shape.rank not in (1, 3) or not event_shape.is_fully_defined():
@@ -62,14 +70,22 @@ class MovingAverageBatchNorm(OnePassBijector):
             self._event_shape = event_shape
             self.momentum, self.epsilon, self.affine = float(momentum), float(epsilon), bool(affine)
             # MEAN aggregation lets replicas write the (identical, all-reduced) statistics.
-            stat = dict(trainable=False, synchronization=tf.VariableSynchronization.ON_WRITE,
-                        aggregation=tf.VariableAggregation.MEAN)
+            stat = dict(
+                trainable=False,
+                synchronization=tf.VariableSynchronization.ON_WRITE,
+                aggregation=tf.VariableAggregation.MEAN,
+            )
             self.running_mean = tf.Variable(tf.zeros([channels], dtype), name="running_mean", **stat)
             self.running_var = tf.Variable(tf.ones([channels], dtype), name="running_var", **stat)
             self.log_gamma = tf.Variable(tf.zeros([channels], dtype), name="log_gamma") if affine else None
             self.beta = tf.Variable(tf.zeros([channels], dtype), name="beta") if affine else None
-            super().__init__(forward_min_event_ndims=event_shape.rank, validate_args=validate_args,
-                             parameters=parameters, dtype=dtype, name=scope_name)
+            super().__init__(
+                forward_min_event_ndims=event_shape.rank,
+                validate_args=validate_args,
+                parameters=parameters,
+                dtype=dtype,
+                name=scope_name,
+            )
 
     def _positions(self):
         return float(self._event_shape[:-1].num_elements())
@@ -117,8 +133,10 @@ class MovingAverageBatchNorm(OnePassBijector):
 
     def _forward_and_log_det(self, x, training=False):
         if training:
-            raise ValueError(f"{self.name}: `forward` (latent -> data) always uses the running statistics; "
-                             "`training=True` applies to `inverse` / `log_prob` only")
+            raise ValueError(
+                f"{self.name}: `forward` (latent -> data) always uses the running statistics; "
+                "`training=True` applies to `inverse` / `log_prob` only"
+            )
         check_event_shape(x, self._event_shape, self.name)
         h = x
         if self.affine:

@@ -26,7 +26,9 @@ class OnePassBijector(tfb.Bijector):
     package's composites forward to them.
     """
 
-    _cache = cache_util.BijectorCacheWithGreedyAttrs(forward_name="_augmented_forward", inverse_name="_augmented_inverse")
+    _cache = cache_util.BijectorCacheWithGreedyAttrs(
+        forward_name="_augmented_forward", inverse_name="_augmented_inverse"
+    )
     _takes_training = False
 
     def _get_parameterization(self):
@@ -57,7 +59,9 @@ def check_event_shape(x, event_shape, what):
     """Raise a ValueError naming `what` when the trailing dims of `x` are not `event_shape`."""
     event_shape = tf.TensorShape(event_shape)
     ndims = event_shape.rank
-    if x.shape.rank is not None and (x.shape.rank < ndims or not x.shape[x.shape.rank - ndims:].is_compatible_with(event_shape)):
+    if x.shape.rank is not None and (
+        x.shape.rank < ndims or not x.shape[x.shape.rank - ndims :].is_compatible_with(event_shape)
+    ):
         raise ValueError(f"{what}: input of shape {x.shape} does not end in the event shape {event_shape}")
 
 
@@ -80,6 +84,6 @@ def unflatten_batch(x, batch, event_ndims):
     """Inverse of `flatten_batch` for a tensor whose event part may have changed shape."""
     batch_shape, batch_static = batch
     shape = tf.shape(x)
-    out = tf.reshape(x, tf.concat([batch_shape, shape[tf.rank(x) - event_ndims:]], 0))
+    out = tf.reshape(x, tf.concat([batch_shape, shape[tf.rank(x) - event_ndims :]], 0))
     out.set_shape(batch_static.concatenate(x.shape[-event_ndims:]))
     return out

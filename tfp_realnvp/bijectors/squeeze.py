@@ -30,8 +30,13 @@ class Squeeze(OnePassBijector):
 
     def __init__(self, validate_args=False, name="squeeze"):
         parameters = dict(locals())
-        super().__init__(forward_min_event_ndims=3, is_constant_jacobian=True, validate_args=validate_args,
-                         parameters=parameters, name=name)
+        super().__init__(
+            forward_min_event_ndims=3,
+            is_constant_jacobian=True,
+            validate_args=validate_args,
+            parameters=parameters,
+            name=name,
+        )
 
     def _get_parameterization(self):
         return self.parameters  # stateless: equal parameters mean equal maps

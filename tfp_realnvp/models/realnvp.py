@@ -50,8 +50,11 @@ class _Builder:
         net = make_net(num_outputs=k, dtype=self.dtype, seed=1000 * self.seed + 10 * self.count)
         layers = [AffineCoupling(mask, net, additive=self.additive, dtype=self.dtype, name=f"coupling{self.count}")]
         if self.batch_norm:
-            layers.append(MovingAverageBatchNorm(mask.shape, momentum=self.momentum, dtype=self.dtype,
-                                                 name=f"batch_norm{self.count}"))
+            layers.append(
+                MovingAverageBatchNorm(
+                    mask.shape, momentum=self.momentum, dtype=self.dtype, name=f"batch_norm{self.count}"
+                )
+            )
         return layers
 
 
@@ -90,9 +93,24 @@ class RealNVP(tfd.TransformedDistribution):
       Kingma & Dhariwal, Glow, arXiv:1807.03039 (sampling temperature).
     """
 
-    def __init__(self, event_shape, num_scales=2, num_blocks=2, hidden_channels=32, pixel_levels=None, alpha=0.05,
-                 num_couplings=8, hidden_units=(256, 256), batch_norm=True, batch_norm_momentum=0.9, additive=False,
-                 dtype=tf.float32, seed=0, validate_args=False, name="RealNVP"):
+    def __init__(
+        self,
+        event_shape,
+        num_scales=2,
+        num_blocks=2,
+        hidden_channels=32,
+        pixel_levels=None,
+        alpha=0.05,
+        num_couplings=8,
+        hidden_units=(256, 256),
+        batch_norm=True,
+        batch_norm_momentum=0.9,
+        additive=False,
+        dtype=tf.float32,
+        seed=0,
+        validate_args=False,
+        name="RealNVP",
+    ):
         parameters = dict(locals())
         event_shape = tuple(int(d) for d in event_shape)
         if len(event_shape) not in (1, 3) or min(event_shape) < 1:
@@ -111,8 +129,9 @@ class RealNVP(tfd.TransformedDistribution):
         self._event_shape_tuple = event_shape
         self._num_scales = num_scales if len(event_shape) == 3 else 1
         self.pixel_levels = pixel_levels
-        super().__init__(base, bijector, kwargs_split_fn=_split_kwargs, validate_args=validate_args,
-                         parameters=parameters, name=name)
+        super().__init__(
+            base, bijector, kwargs_split_fn=_split_kwargs, validate_args=validate_args, parameters=parameters, name=name
+        )
 
     # ------------------------------------------------------------------ construction
     @staticmethod
@@ -123,8 +142,10 @@ class RealNVP(tfd.TransformedDistribution):
         f = 2 ** (num_scales - 1)
         if h % f or w % f or h * w < 2:
             largest = 1 + min(int(math.log2(h & -h)), int(math.log2(w & -w)))
-            raise ValueError(f"event shape {list(event_shape)} supports `num_scales` <= {largest}: H and W must be "
-                             f"divisible by 2**(num_scales - 1) = {f} (images are never padded or cropped)")
+            raise ValueError(
+                f"event shape {list(event_shape)} supports `num_scales` <= {largest}: H and W must be "
+                f"divisible by 2**(num_scales - 1) = {f} (images are never padded or cropped)"
+            )
 
     @classmethod
     def _image_flow(cls, builder, shape, scale, num_scales, num_blocks, hidden):
@@ -136,7 +157,9 @@ class RealNVP(tfd.TransformedDistribution):
             return lambda **kw: ResNetConditioner(channels, width, num_blocks, name=f"resnet{builder.count + 1}", **kw)
 
         def couplings(n, mask_fn, size):
-            return [layer for i in range(n) for layer in builder.coupling(mask_fn(*size, parity=i % 2), resnet(size[2]))]
+            return [
+                layer for i in range(n) for layer in builder.coupling(mask_fn(*size, parity=i % 2), resnet(size[2]))
+            ]
 
         if scale == num_scales - 1:
             return couplings(4, checkerboard_mask, (h, w, c))
@@ -144,8 +167,9 @@ class RealNVP(tfd.TransformedDistribution):
         layers.append(tfb.Invert(Squeeze(name=f"squeeze{scale}")))  # data -> latent squeezes
         layers += couplings(3, channel_mask, (h // 2, w // 2, 4 * c))
         inner = cls._image_flow(builder, (h // 2, w // 2, 2 * c), scale + 1, num_scales, num_blocks, hidden)
-        layers.append(FactorOut(FlowChain(inner, event_ndims=3, name=f"scale{scale + 1}"), 2 * c,
-                                name=f"factor_out{scale}"))
+        layers.append(
+            FactorOut(FlowChain(inner, event_ndims=3, name=f"scale{scale + 1}"), 2 * c, name=f"factor_out{scale}")
+        )
         layers.append(Squeeze(name=f"unsqueeze{scale}"))  # latent keeps the data shape
         return layers
 
@@ -157,7 +181,9 @@ class RealNVP(tfd.TransformedDistribution):
         def mlp(**kw):
             return MLPConditioner(features, hidden_units, name=f"mlp{builder.count + 1}", **kw)
 
-        return [layer for i in range(num_couplings) for layer in builder.coupling(alternating_mask(features, i % 2), mlp)]
+        return [
+            layer for i in range(num_couplings) for layer in builder.coupling(alternating_mask(features, i % 2), mlp)
+        ]
 
     # ------------------------------------------------------------------ TFP hooks
     def _call_sample_n(self, sample_shape, seed, temperature=1.0, **kwargs):

@@ -11,8 +11,9 @@ class MLPConditioner(tf.Module):
     """Maps a masked vector [N, D] to `num_outputs * D` values: weight-normalized ReLU MLP,
     zero-initialised output layer (a new coupling is the identity)."""
 
-    def __init__(self, features, hidden_units=(256, 256), num_outputs=2, dtype=tf.float32, seed=0,
-                 name="mlp_conditioner"):
+    def __init__(
+        self, features, hidden_units=(256, 256), num_outputs=2, dtype=tf.float32, seed=0, name="mlp_conditioner"
+    ):
         super().__init__(name=name)
         if not hidden_units or any(h < 1 for h in hidden_units):
             raise ValueError(f"`hidden_units` must be a non-empty sequence of positive ints, got {hidden_units!r}")

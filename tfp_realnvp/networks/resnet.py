@@ -17,16 +17,32 @@ class ResNetConditioner(tf.Module):
     training and inference and under any distribution strategy.
     """
 
-    def __init__(self, in_channels, hidden_channels=64, num_blocks=2, num_outputs=2, dtype=tf.float32, seed=0,
-                 name="resnet_conditioner"):
+    def __init__(
+        self,
+        in_channels,
+        hidden_channels=64,
+        num_blocks=2,
+        num_outputs=2,
+        dtype=tf.float32,
+        seed=0,
+        name="resnet_conditioner",
+    ):
         super().__init__(name=name)
         if hidden_channels < 1 or num_blocks < 0:
-            raise ValueError(f"`hidden_channels` must be >= 1 and `num_blocks` >= 0, got {hidden_channels}, {num_blocks}")
+            raise ValueError(
+                f"`hidden_channels` must be >= 1 and `num_blocks` >= 0, got {hidden_channels}, {num_blocks}"
+            )
         with self.name_scope:
             self.in_conv = WeightNormConv2D(in_channels, hidden_channels, dtype=dtype, seed=seed, name="in_conv")
             self.blocks = [
-                (WeightNormConv2D(hidden_channels, hidden_channels, dtype=dtype, seed=seed + 2 * i + 1, name=f"block{i}_a"),
-                 WeightNormConv2D(hidden_channels, hidden_channels, dtype=dtype, seed=seed + 2 * i + 2, name=f"block{i}_b"))
+                (
+                    WeightNormConv2D(
+                        hidden_channels, hidden_channels, dtype=dtype, seed=seed + 2 * i + 1, name=f"block{i}_a"
+                    ),
+                    WeightNormConv2D(
+                        hidden_channels, hidden_channels, dtype=dtype, seed=seed + 2 * i + 2, name=f"block{i}_b"
+                    ),
+                )
                 for i in range(num_blocks)
             ]
             self.out_conv = ZeroConv2D(hidden_channels, num_outputs * in_channels, dtype=dtype, name="out_conv")

@@ -1,0 +1,106 @@
+"""Train a Real NVP flow, report test bits/dim, export a SavedModel and write pictures.
+
+python experiments/train.py                                  # digits, the README's main job
+python experiments/train.py --dataset=mnist --data_dir=../shared/data/mnist --num_scales=3
+python experiments/train.py --dataset=moons --steps=3000 --strategy=mirrored --num_cpu_devices=2
+"""
+
+import os
+import sys
+
+from absl import app, flags
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string(
+    "dataset", "digits", "digits, mnist, cifar10, celeb_a, moons, eight_gaussians, checkerboard, rings or swiss_roll"
+)
+flags.DEFINE_string("data_dir", None, "Folder with local files (MNIST IDX gz / CIFAR-10 .bin); TFDS when absent")
+flags.DEFINE_integer("num_scales", 2, "Multi-scale levels (images)")
+flags.DEFINE_integer("num_blocks", 2, "Residual blocks per conditioner (images)")
+flags.DEFINE_integer("hidden_channels", 32, "Conditioner feature maps at the first scale (doubles per scale)")
+flags.DEFINE_integer("num_couplings", 8, "Couplings (vectors)")
+flags.DEFINE_list("hidden_units", ["256", "256"], "MLP conditioner widths (vectors)")
+flags.DEFINE_bool("batch_norm", True, "Moving-average batch norm after every coupling")
+flags.DEFINE_bool("additive", False, "NICE additive couplings instead of affine")
+flags.DEFINE_integer("batch_size", 64, "Global batch size (split across replicas)")
+flags.DEFINE_integer("steps", 2000, "Training steps")
+flags.DEFINE_integer("epochs", 0, "If > 0, train this many epochs instead of --steps")
+flags.DEFINE_float("learning_rate", 1e-3, "Adam learning rate")
+flags.DEFINE_integer("warmup_steps", 0, "Linear learning-rate warm-up")
+flags.DEFINE_enum("decay", "none", ["none", "cosine"], "Learning-rate decay after warm-up")
+flags.DEFINE_float("l2", 5e-5, "L2 on the weight-norm scales (the paper's 5e-5)")
+flags.DEFINE_float("clip_norm", 100.0, "Global gradient-norm clip (0 disables)")
+flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker"], "tf.distribute strategy")
+flags.DEFINE_integer(
+    "num_cpu_devices", 0, "Split the CPU into N logical devices (to run --strategy=mirrored without GPUs)"
+)
+flags.DEFINE_integer("seed", 0, "Seed for weights, data order and dequantization")
+flags.DEFINE_integer("eval_every", 0, "Evaluate test bits/dim every N steps (0: at the end)")
+flags.DEFINE_integer("checkpoint_every", 500, "Checkpoint every N steps")
+flags.DEFINE_integer("test_draws", 4, "Uniform dequantizations averaged for test bits/dim")
+flags.DEFINE_string(
+    "model_dir", None, "Checkpoints, TensorBoard logs, config, metrics, pictures (default runs/<dataset>)"
+)
+flags.DEFINE_string("export_dir", None, "SavedModel destination (default saved_models/<dataset>)")
+flags.DEFINE_bool("resume", False, "Continue from the latest checkpoint in --model_dir")
+flags.DEFINE_integer("num_samples", 64, "Samples drawn for the picture")
+flags.DEFINE_float("temperature", 1.0, "Sampling temperature for the picture")
+
+
+def main(argv):
+    del argv
+    if FLAGS.num_cpu_devices:
+        from tfp_realnvp.training import split_cpu
+
+        split_cpu(FLAGS.num_cpu_devices)
+    from tfp_realnvp.experiment import ExperimentConfig, run_experiment
+    from tfp_realnvp.training import NonFiniteLossError, make_strategy
+
+    try:
+        config = ExperimentConfig(
+            dataset=FLAGS.dataset,
+            data_dir=FLAGS.data_dir,
+            num_scales=FLAGS.num_scales,
+            num_blocks=FLAGS.num_blocks,
+            hidden_channels=FLAGS.hidden_channels,
+            num_couplings=FLAGS.num_couplings,
+            hidden_units=tuple(int(h) for h in FLAGS.hidden_units),
+            batch_norm=FLAGS.batch_norm,
+            additive=FLAGS.additive,
+            batch_size=FLAGS.batch_size,
+            steps=FLAGS.steps,
+            epochs=FLAGS.epochs,
+            learning_rate=FLAGS.learning_rate,
+            warmup_steps=FLAGS.warmup_steps,
+            decay=FLAGS.decay,
+            l2=FLAGS.l2,
+            clip_norm=FLAGS.clip_norm or None,
+            seed=FLAGS.seed,
+            eval_every=FLAGS.eval_every,
+            checkpoint_every=FLAGS.checkpoint_every,
+            test_draws=FLAGS.test_draws,
+            model_dir=FLAGS.model_dir or os.path.join("runs", FLAGS.dataset),
+            export_dir=FLAGS.export_dir,
+            resume=FLAGS.resume,
+            num_samples=FLAGS.num_samples,
+            temperature=FLAGS.temperature,
+        )
+        metrics = run_experiment(config, strategy=make_strategy(FLAGS.strategy))
+    except (ValueError, FileNotFoundError, FileExistsError, NonFiniteLossError) as err:
+        sys.exit(f"error: {err}")
+    unit = "bits/dim" + (f" ({metrics['pixel_levels']}-level pixels)" if "pixel_levels" in metrics else "")
+    print(f"test {unit}: {metrics['test_bits_per_dim']:.4f}")
+    if "test_nll_nats" in metrics:
+        print(f"test NLL: {metrics['test_nll_nats']:.4f} nats")
+    print(f"trained {metrics['steps']} steps in {metrics['train_seconds']:.1f} s; {metrics['params']:,} parameters")
+    print(f"SavedModel: {metrics['export_dir']}")
+    for path in metrics["pictures"]:
+        print(f"picture: {path}")
+    print(f"metrics: {os.path.join(config.model_dir, 'metrics.json')}")
+
+
+if __name__ == "__main__":
+    app.run(main)

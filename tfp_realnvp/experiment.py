@@ -1,0 +1,213 @@
+"""One experiment end to end: data -> flow -> training -> test bits/dim -> SavedModel -> pictures."""
+
+import dataclasses
+import json
+import math
+import os
+import time
+
+import numpy as np
+import tensorflow as tf
+
+from tfp_realnvp import data as data_lib
+from tfp_realnvp.models import RealNVP
+from tfp_realnvp.training import TrainConfig, Trainer, evaluate, write_json_atomic
+
+__all__ = ["ExperimentConfig", "build_flow", "load_data", "restore_flow", "run_experiment"]
+
+
+@dataclasses.dataclass
+class ExperimentConfig:
+    """Everything a run needs; saved as `config.json` in `model_dir`."""
+
+    dataset: str = "digits"
+    data_dir: str | None = None
+    # model
+    num_scales: int = 2
+    num_blocks: int = 2
+    hidden_channels: int = 32
+    num_couplings: int = 8
+    hidden_units: tuple = (256, 256)
+    batch_norm: bool = True
+    batch_norm_momentum: float = 0.9
+    additive: bool = False
+    # training
+    batch_size: int = 64
+    steps: int = 2000
+    epochs: int = 0  # > 0 overrides `steps`
+    learning_rate: float = 1e-3
+    warmup_steps: int = 0
+    decay: str = "none"
+    l2: float = 5e-5
+    clip_norm: float | None = 100.0
+    jit_compile: bool = False
+    seed: int = 0
+    eval_every: int = 0
+    checkpoint_every: int = 500
+    log_every: int = 50
+    test_draws: int = 4
+    # outputs
+    model_dir: str = "runs/digits"
+    export_dir: str | None = None  # default saved_models/<dataset>
+    resume: bool = False
+    num_samples: int = 64
+    temperature: float = 1.0
+
+    def __post_init__(self):
+        self.hidden_units = tuple(self.hidden_units)
+        known = data_lib.IMAGE_DATASETS + data_lib.TOY_DATASETS
+        if self.dataset not in known:
+            raise ValueError(f"unknown dataset {self.dataset!r}; choose from {', '.join(known)}")
+        if self.test_draws < 1 or self.num_samples < 1 or self.temperature <= 0:
+            raise ValueError("`test_draws` and `num_samples` must be >= 1 and `temperature` > 0")
+
+    @property
+    def is_image(self):
+        return self.dataset in data_lib.IMAGE_DATASETS
+
+    def to_json(self):
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass
+class Data:
+    """Training arrays and what the flow needs to know about them."""
+
+    train: np.ndarray  # uint8 pixels [N, H, W, C] or float32 points [N, D]
+    test: np.ndarray
+    levels: int | None  # pixel levels; None for vectors
+
+    @property
+    def event_shape(self):
+        return tuple(self.train.shape[1:])
+
+
+def load_data(config: ExperimentConfig) -> Data:
+    if config.is_image:
+        images = data_lib.load_images(config.dataset, config.data_dir)
+        return Data(images.train, images.test, images.levels)
+    train, test = data_lib.toy2d_split(config.dataset, seed=config.seed)
+    return Data(train, test, None)
+
+
+def build_flow(config: ExperimentConfig, event_shape, levels) -> RealNVP:
+    return RealNVP(
+        event_shape=event_shape,
+        pixel_levels=levels,
+        num_scales=config.num_scales,
+        num_blocks=config.num_blocks,
+        hidden_channels=config.hidden_channels,
+        num_couplings=config.num_couplings,
+        hidden_units=config.hidden_units,
+        batch_norm=config.batch_norm,
+        batch_norm_momentum=config.batch_norm_momentum,
+        additive=config.additive,
+        seed=config.seed,
+    )
+
+
+def restore_flow(model_dir: str) -> tuple[RealNVP, ExperimentConfig]:
+    """Rebuild the flow from `model_dir/config.json` and load its latest checkpoint."""
+    path = os.path.join(model_dir, "config.json")
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no config.json in {model_dir!r}: not a training run directory")
+    with open(path) as f:
+        saved = json.load(f)
+    config = ExperimentConfig(**{k: v for k, v in saved["config"].items()})
+    flow = build_flow(config, tuple(saved["event_shape"]), saved["levels"])
+    latest = tf.train.latest_checkpoint(os.path.join(model_dir, "checkpoints"))
+    if latest is None:
+        raise FileNotFoundError(f"no checkpoint in {os.path.join(model_dir, 'checkpoints')!r}")
+    tf.train.Checkpoint(flow=flow).restore(latest).expect_partial()
+    return flow, config
+
+
+def _eval_points(config, d: Data):
+    if d.levels is None:
+        return d.test
+    return data_lib.dequantize_draws(d.test, d.levels, config.test_draws, seed=1234)
+
+
+def _train_dataset(config, d: Data):
+    if d.levels is None:
+        return data_lib.vector_dataset(d.train, config.batch_size, training=True, seed=config.seed)
+    flip = config.dataset in ("cifar10", "celeb_a")  # the paper flips natural images, not digits
+    return data_lib.image_dataset(d.train, d.levels, config.batch_size, training=True, seed=config.seed, flip=flip)
+
+
+def run_experiment(config: ExperimentConfig, strategy=None, data: Data | None = None, verbose=True) -> dict:
+    """Train, evaluate, export and draw; returns the metrics (also in `model_dir/metrics.json`)."""
+    from tfp_realnvp import plots
+    from tfp_realnvp.export import export_saved_model
+
+    d = data or load_data(config)
+    steps = config.epochs * (len(d.train) // config.batch_size) if config.epochs else config.steps
+    os.makedirs(config.model_dir, exist_ok=True)
+    write_json_atomic(
+        os.path.join(config.model_dir, "config.json"),
+        {"config": config.to_json(), "event_shape": list(d.event_shape), "levels": d.levels},
+    )
+    train_config = TrainConfig(
+        steps=steps,
+        batch_size=config.batch_size,
+        learning_rate=config.learning_rate,
+        warmup_steps=config.warmup_steps,
+        decay=config.decay,
+        l2=config.l2,
+        clip_norm=config.clip_norm,
+        log_every=min(config.log_every, steps),
+        eval_every=config.eval_every,
+        checkpoint_every=min(config.checkpoint_every, steps),
+        jit_compile=config.jit_compile,
+        seed=config.seed,
+    )
+    trainer = Trainer(lambda: build_flow(config, d.event_shape, d.levels), train_config, config.model_dir, strategy)
+    eval_points = _eval_points(config, d)
+    unit = "bits_per_dim"
+
+    def eval_fn(flow):
+        return {f"test_{unit}": evaluate(flow, eval_points)}
+
+    start = time.perf_counter()
+    history = trainer.fit(_train_dataset(config, d), resume=config.resume, eval_fn=eval_fn, verbose=verbose)
+    train_seconds = time.perf_counter() - start
+    flow = trainer.flow
+    metrics = {
+        "dataset": config.dataset,
+        "steps": int(trainer.step),
+        "train_seconds": train_seconds,
+        f"test_{unit}": history["eval"][-1][f"test_{unit}"],
+        "params": int(sum(np.prod(v.shape) for v in flow.trainable_variables)),
+    }
+    if d.levels is None:
+        metrics["test_nll_nats"] = metrics[f"test_{unit}"] * flow.num_dims * math.log(2.0)
+    else:
+        metrics["pixel_levels"] = d.levels
+    export_dir = config.export_dir or os.path.join("saved_models", config.dataset)
+    metrics["export_dir"] = export_saved_model(flow, export_dir)
+    metrics["pictures"] = _pictures(config, d, flow, history, plots)
+    write_json_atomic(os.path.join(config.model_dir, "metrics.json"), metrics)
+    return metrics
+
+
+def _pictures(config, d: Data, flow, history, plots):
+    out = config.model_dir
+    curve = {
+        "step": history["step"],
+        "train": history["train_bpd"],
+        "test_step": [e["step"] for e in history["eval"]],
+        "test": [e["test_bits_per_dim"] for e in history["eval"]],
+    }
+    paths = [plots.plot_training_curve(curve, os.path.join(out, "training_curve.png"))]
+    samples = flow.sample(config.num_samples, seed=config.seed, temperature=config.temperature).numpy()
+    if d.levels is not None:
+        paths.append(
+            plots.save_image_grid(
+                samples, d.levels, os.path.join(out, "samples.png"), title=f"samples, T = {config.temperature}"
+            )
+        )
+    else:
+        many = flow.sample(2000, seed=config.seed).numpy()
+        latents = flow.encode(tf.constant(d.test[:2000], flow.dtype)).numpy()
+        paths.append(plots.plot_2d_panels(d.test[:2000], many, latents, os.path.join(out, "panels.png")))
+    return paths
