@@ -1,0 +1,134 @@
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+from tests.bijector_checks import autodiff_log_det, train_a_few_steps
+from tfp_realnvp import RealNVP, data
+
+tfd = tfp.distributions
+SHARED = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "data")
+needs_shared = pytest.mark.skipif(not os.path.isdir(SHARED), reason="../shared/data not present")
+
+
+def tiny(event_shape=(8, 8, 1), **kw):
+    kw = {"num_scales": 2, "hidden_channels": 4, "num_blocks": 1, **kw}
+    return RealNVP(event_shape=event_shape, **kw)
+
+
+def test_is_a_transformed_distribution_over_a_standard_normal_with_the_data_shape():
+    flow = tiny(pixel_levels=17)
+    assert isinstance(flow, tfd.TransformedDistribution)
+    assert flow.event_shape == [8, 8, 1] and flow.batch_shape == []
+    assert flow.distribution.event_shape == [8, 8, 1]
+    assert flow.num_dims == 64
+
+
+def test_architecture_follows_the_paper():
+    flow = tiny(num_scales=3, event_shape=(16, 16, 1))
+    names = [b.name for b in flow.bijector.bijectors]
+    assert names[0] == "pixel_logit"
+    couplings = [b for b in flow.bijector.bijectors if b.name.startswith("coupling")]
+    assert len(couplings) == 6  # 3 checkerboard + 3 channel-wise at the first scale
+    assert sum(b.name.startswith("batch_norm") for b in flow.bijector.bijectors) == 6
+    widths = [c.conditioner.in_conv.b.shape[0] for c in couplings]
+    assert widths == [4] * 6
+    inner = flow.bijector.bijectors[-2].inner
+    assert inner.bijectors[0].conditioner.in_conv.b.shape[0] == 8  # width doubles at the next scale
+    no_bn = tiny(batch_norm=False)
+    assert not any(b.name.startswith("batch_norm") for b in no_bn.bijector.bijectors)
+
+
+@pytest.mark.parametrize(
+    "shape, scales", [((8, 8, 1), 2), ((28, 28, 1), 3), ((32, 32, 3), 3), ((64, 64, 3), 4), ((2,), 1), ((6,), 1)]
+)
+def test_log_prob_and_sample_follow_tfp_shape_rules(shape, scales):
+    flow = tiny(event_shape=shape, num_scales=scales, hidden_units=(8,), num_couplings=2)
+    x = flow.sample([2, 3], seed=(1, 2))
+    assert x.shape == (2, 3, *shape)
+    lp = flow.log_prob(x)
+    assert lp.shape == (2, 3) and np.all(np.isfinite(lp))
+    assert flow.log_prob(x[0, 0]).shape == ()
+    assert flow.sample(seed=(3, 4)).shape == shape
+
+
+def test_image_shape_policy_is_explicit():
+    with pytest.raises(ValueError, match=r"supports `num_scales` <= 3"):
+        tiny(event_shape=(28, 28, 1), num_scales=4)
+    with pytest.raises(ValueError, match="event_shape"):
+        RealNVP(event_shape=(4, 4))
+
+
+@needs_shared
+def test_log_prob_is_finite_on_real_mnist_and_cifar10_at_initialization():
+    mnist = data.load_local("mnist", os.path.join(SHARED, "mnist"))
+    cifar = data.load_local("cifar10", os.path.join(SHARED, "cifar10"))
+    for images, scales in ((mnist.test[:16], 3), (cifar.test[:16], 3)):
+        flow = tiny(event_shape=images.shape[1:], num_scales=scales, pixel_levels=256)
+        x = data.dequantize_draws(images, 256, 1, seed=0)
+        lp = flow.log_prob(x).numpy()
+        assert np.all(np.isfinite(lp)), lp
+        bpd = flow.bits_per_dim(x).numpy()
+        assert np.all((bpd > 0) & (bpd < 20)), bpd
+
+
+def test_whole_flow_log_det_equals_autodiff_jacobian_after_training():
+    flow = tiny(pixel_levels=17, dtype=tf.float64)
+    d = data.load_digits()
+    x = tf.constant(data.dequantize_draws(d.train[:32], 17, 1, seed=0), tf.float64)
+    train_a_few_steps(flow.trainable_variables, lambda: -tf.reduce_mean(flow.log_prob(x, training=True)), steps=4,
+                      learning_rate=0.01)
+    probe = tf.identity(x[:3])
+    ildj = flow.bijector.inverse_log_det_jacobian(probe, event_ndims=3)
+    np.testing.assert_allclose(ildj, autodiff_log_det(flow.bijector.inverse, probe, [8, 8, 1]), rtol=1e-5)
+    z = flow.encode(probe)
+    np.testing.assert_allclose(flow.decode(tf.identity(z)), probe, rtol=1e-7, atol=1e-7)
+    assert float(tf.reduce_max(tf.abs(z - flow.bijector.bijectors[0].inverse(probe)))) > 1e-3  # not the identity
+
+
+def test_log_prob_is_base_log_prob_plus_ildj():
+    flow = tiny(pixel_levels=256, dtype=tf.float64)
+    for v in flow.trainable_variables:
+        v.assign(v + tf.random.stateless_normal(v.shape, seed=[1, 2], stddev=0.05, dtype=tf.float64))
+    x = tf.random.stateless_uniform([4, 8, 8, 1], seed=[3, 4], maxval=256, dtype=tf.float64)
+    z = flow.encode(x)
+    expected = tfd.Normal(tf.constant(0.0, tf.float64), 1.0).log_prob(z)
+    expected = tf.reduce_sum(expected, [1, 2, 3]) + flow.bijector.inverse_log_det_jacobian(x, event_ndims=3)
+    np.testing.assert_allclose(flow.log_prob(x), expected, rtol=1e-10)
+    np.testing.assert_allclose(flow.bits_per_dim(x), -expected / (64 * np.log(2.0)), rtol=1e-10)
+
+
+def test_encode_decode_latents_and_temperature():
+    flow = tiny(event_shape=(16, 16, 3), num_scales=3)
+    for v in flow.trainable_variables:
+        v.assign(v + tf.random.stateless_normal(v.shape, seed=[5, 6], stddev=0.02))
+    x = data.dequantize_draws(np.random.default_rng(0).integers(0, 256, (2, 16, 16, 3), dtype=np.uint8), 256, 1, 0)
+    z = flow.encode(x)
+    assert z.shape == x.shape
+    parts = flow.split_latents(z)
+    assert [p.shape[1:] for p in parts] == [(8, 8, 6), (4, 4, 12), (4, 4, 12)]
+    assert sum(int(np.prod(p.shape[1:])) for p in parts) == 16 * 16 * 3
+    np.testing.assert_allclose(flow.decode(tf.identity(z)), x, atol=2e-3)
+    cold = flow.sample(200, seed=(1, 1), temperature=0.1)
+    hot = flow.sample(200, seed=(1, 1), temperature=1.0)
+    zc, zh = flow.encode(cold), flow.encode(hot)
+    np.testing.assert_allclose(np.std(zc), 0.1 * np.std(zh), rtol=0.05)
+
+
+def test_unknown_keyword_is_rejected():
+    with pytest.raises(TypeError, match="training="):
+        tiny().log_prob(tf.zeros([1, 8, 8, 1]) + 100.0, trainng=True)
+
+
+def test_short_digits_training_beats_the_uniform_baseline():
+    from tfp_realnvp.training import TrainConfig, Trainer, evaluate
+
+    d = data.load_digits()
+    cfg = TrainConfig(steps=150, batch_size=64, learning_rate=2e-3, log_every=150)
+    trainer = Trainer(lambda: RealNVP(event_shape=(8, 8, 1), pixel_levels=17, hidden_channels=16), cfg)
+    trainer.fit(data.image_dataset(d.train, 17, 64, training=True, seed=0), verbose=False)
+    bpd = evaluate(trainer.flow, data.dequantize_draws(d.test, 17, 2, seed=1234))
+    print(f"digits test bits/dim (17 levels) after 150 steps: {bpd:.3f}")
+    assert bpd < 0.75 * np.log2(17), bpd  # uniform over 17 levels is 4.087
