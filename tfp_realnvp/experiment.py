@@ -174,7 +174,7 @@ def run_experiment(config: ExperimentConfig, strategy=None, data: Data | None = 
     flow = trainer.flow
     metrics = {
         "dataset": config.dataset,
-        "steps": int(trainer.step),
+        "steps": trainer.current_step,
         "train_seconds": train_seconds,
         f"test_{unit}": history["eval"][-1][f"test_{unit}"],
         "params": int(sum(np.prod(v.shape) for v in flow.trainable_variables)),

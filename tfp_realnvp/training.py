@@ -129,10 +129,8 @@ class Trainer:
         self.model_dir = model_dir
         with self.strategy.scope():
             self.flow = flow_fn()
-            self.optimizer = tf_keras.optimizers.Adam(
-                _Schedule(config.learning_rate, config.warmup_steps, config.steps, config.decay),
-                global_clipnorm=config.clip_norm,
-            )
+            self.schedule = _Schedule(config.learning_rate, config.warmup_steps, config.steps, config.decay)
+            self.optimizer = tf_keras.optimizers.Adam(self.schedule, global_clipnorm=config.clip_norm)
             self.step = tf.Variable(
                 0, dtype=tf.int64, trainable=False, name="step", aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA
             )
@@ -140,9 +138,14 @@ class Trainer:
         self._regularized = list(self.flow.regularization_variables)
         self._train_step = None
 
+    @property
+    def current_step(self) -> int:
+        return int(self.step.numpy())
+
     # ------------------------------------------------------------------ one step
     def _replica_step(self, x):
         replicas = self.strategy.num_replicas_in_sync
+        x = tf.cast(x, self.flow.dtype)
         with tf.GradientTape() as tape:
             nll = -tf.reduce_sum(self.flow.log_prob(x, training=True)) / self.config.batch_size
             loss = nll
@@ -192,9 +195,9 @@ class Trainer:
         bar = tf_keras.utils.Progbar(steps, stateful_metrics=["bits/dim"], verbose=1 if verbose else 0)
         to_bpd = 1.0 / (self.flow.num_dims * math.log(2.0))
         window, start = [], time.perf_counter()
-        while int(self.step) < steps:
+        while self.current_step < steps:
             nll = float(self._train_step(iterator))
-            step = int(self.step)
+            step = self.current_step
             if not math.isfinite(nll):
                 last = manager.latest_checkpoint if manager else None
                 raise NonFiniteLossError(
@@ -211,7 +214,7 @@ class Trainer:
                 if writer:
                     with writer.as_default(step=step):
                         tf.summary.scalar("train/bits_per_dim", bpd)
-                        tf.summary.scalar("train/learning_rate", self.optimizer.learning_rate(step - 1))
+                        tf.summary.scalar("train/learning_rate", self.schedule(step - 1))
                 if callback:
                     callback(step, {"train_bpd": bpd, "seconds": time.perf_counter() - start})
             if eval_fn and ((self.config.eval_every and step % self.config.eval_every == 0) or step == steps):
@@ -237,7 +240,7 @@ class Trainer:
         if path and os.path.exists(path):
             with open(path) as f:
                 history = json.load(f)
-            keep = int(self.step)  # drop what was logged after the checkpoint we resumed from
+            keep = self.current_step  # drop what was logged after the checkpoint we resumed from
             return {
                 "step": [s for s in history["step"] if s <= keep],
                 "train_bpd": [b for s, b in zip(history["step"], history["train_bpd"]) if s <= keep],

@@ -1,0 +1,120 @@
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfp_realnvp import RealNVP, data
+from tfp_realnvp.training import NonFiniteLossError, TrainConfig, Trainer
+
+BATCH = 16
+
+
+def digits_dataset(seed=0):
+    d = data.load_digits()
+    return data.image_dataset(d.train[:256], 17, BATCH, training=True, seed=seed)
+
+
+def small_flow(dtype=tf.float32):
+    return RealNVP(
+        event_shape=(8, 8, 1), pixel_levels=17, num_scales=2, hidden_channels=8, num_blocks=1, seed=3, dtype=dtype
+    )
+
+
+def small_flow64():
+    # float64: the comparison then shows the algorithm is the same, not float32 summation order
+    return small_flow(tf.float64)
+
+
+def config(steps, **kw):
+    return TrainConfig(steps=steps, batch_size=BATCH, learning_rate=2e-3, log_every=1, checkpoint_every=2, **kw)
+
+
+def weights(trainer):
+    return [v.numpy() for v in trainer.flow.variables]
+
+
+def assert_same(a, b, rtol=1e-5, atol=1e-6):
+    assert len(a) == len(b)
+    for x, y in zip(a, b):
+        np.testing.assert_allclose(x, y, rtol=rtol, atol=atol)
+
+
+def test_mirrored_two_devices_equals_one_device_on_the_same_global_batches():
+    single = Trainer(small_flow64, config(4))
+    single.fit(digits_dataset(), verbose=False)
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    mirrored = Trainer(small_flow64, config(4), strategy=strategy)
+    mirrored.fit(digits_dataset(), verbose=False)
+    assert mirrored.current_step == 4
+    moved = [np.abs(a - b).max() for a, b in zip(weights(single), [v.numpy() for v in small_flow64().variables])]
+    assert max(moved) > 1e-3  # the steps did something
+    assert_same(weights(single), weights(mirrored))
+    for v in mirrored.flow.variables:  # replicas agree with each other too
+        values = [t.numpy() for t in mirrored.strategy.experimental_local_results(v)]
+        assert_same(values[:1], values[1:])
+
+
+def test_resume_continues_exactly(tmp_path):
+    straight = Trainer(small_flow, config(6))
+    straight.fit(digits_dataset(), verbose=False)
+
+    first = Trainer(small_flow, config(6), model_dir=str(tmp_path))
+    first.fit(digits_dataset(), steps=3, verbose=False)
+    # a new process would build everything again from scratch:
+    second = Trainer(small_flow, config(6), model_dir=str(tmp_path))
+    history = second.fit(digits_dataset(), resume=True, verbose=False)
+    assert second.current_step == 6
+    assert history["step"] == [1, 2, 3, 4, 5, 6]
+    assert_same(weights(straight), weights(second))
+    assert_same([v.numpy() for v in straight.optimizer.variables], [v.numpy() for v in second.optimizer.variables])
+
+
+def test_new_run_refuses_to_overwrite_checkpoints(tmp_path):
+    Trainer(small_flow, config(2), model_dir=str(tmp_path)).fit(digits_dataset(), verbose=False)
+    with pytest.raises(FileExistsError, match="resume=True"):
+        Trainer(small_flow, config(2), model_dir=str(tmp_path)).fit(digits_dataset(), verbose=False)
+
+
+def test_non_finite_loss_stops_cleanly_and_keeps_the_last_good_checkpoint(tmp_path):
+    good = digits_dataset().take(4)
+    poisoned = good.concatenate(tf.data.Dataset.from_tensors(tf.fill([BATCH, 8, 8, 1], np.nan)).repeat())
+    trainer = Trainer(small_flow, config(10), model_dir=str(tmp_path))
+    with pytest.raises(NonFiniteLossError, match=r"non-finite training loss \(nan\) at step 5.*ckpt-4"):
+        trainer.fit(poisoned, verbose=False)
+    latest = tf.train.latest_checkpoint(os.path.join(tmp_path, "checkpoints"))
+    assert latest.endswith("ckpt-4")
+    restored = small_flow()
+    tf.train.Checkpoint(flow=restored).restore(latest).expect_partial()
+    assert all(np.all(np.isfinite(v.numpy())) for v in restored.variables)
+
+
+def test_a_failed_checkpoint_write_leaves_the_previous_one_latest(tmp_path, monkeypatch):
+    trainer = Trainer(small_flow, config(4), model_dir=str(tmp_path))
+    trainer.fit(digits_dataset(), steps=2, verbose=False)
+    before = weights(trainer)
+    real_write = tf.train.Checkpoint._write
+
+    def killed_midway(self, file_prefix, options=None):
+        # The data files hit the disk, then the process "dies" before the index is updated.
+        real_write(self, file_prefix)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(tf.train.Checkpoint, "_write", killed_midway)
+    with pytest.raises(KeyboardInterrupt):
+        trainer.fit(digits_dataset(), steps=4, resume=True, verbose=False)
+    monkeypatch.undo()
+    latest = tf.train.latest_checkpoint(os.path.join(tmp_path, "checkpoints"))
+    assert latest.endswith("ckpt-2")
+    restored = small_flow()
+    tf.train.Checkpoint(flow=restored).restore(latest).expect_partial()
+    assert_same(before, [v.numpy() for v in restored.variables])
+
+
+def test_config_validation():
+    with pytest.raises(ValueError, match="steps"):
+        TrainConfig(steps=0)
+    with pytest.raises(ValueError, match="learning_rate"):
+        TrainConfig(learning_rate=-1.0)
+    with pytest.raises(ValueError, match="decay"):
+        TrainConfig(decay="linear")
