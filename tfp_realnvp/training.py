@@ -10,6 +10,8 @@ import numpy as np
 import tensorflow as tf
 import tf_keras
 
+from tfp_realnvp.optim import FusedAdam
+
 __all__ = [
     "NonFiniteLossError",
     "TrainConfig",
@@ -130,10 +132,8 @@ class Trainer:
         with self.strategy.scope():
             self.flow = flow_fn()
             self.schedule = _Schedule(config.learning_rate, config.warmup_steps, config.steps, config.decay)
-            self.optimizer = tf_keras.optimizers.Adam(self.schedule, global_clipnorm=config.clip_norm)
-            self.step = tf.Variable(
-                0, dtype=tf.int64, trainable=False, name="step", aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA
-            )
+            self.optimizer = FusedAdam(self.flow.trainable_variables, self.schedule, clip_norm=config.clip_norm)
+            self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
         self.variables = list(self.flow.trainable_variables)
         self._regularized = list(self.flow.regularization_variables)
         self._train_step = None
@@ -143,7 +143,8 @@ class Trainer:
         return int(self.step.numpy())
 
     # ------------------------------------------------------------------ one step
-    def _replica_step(self, x):
+    def _replica_grads(self, x):
+        """This replica's share of the loss and its gradients, summed over replicas."""
         replicas = self.strategy.num_replicas_in_sync
         x = tf.cast(x, self.flow.dtype)
         with tf.GradientTape() as tape:
@@ -152,14 +153,23 @@ class Trainer:
             if self.config.l2 and self._regularized:
                 loss += self.config.l2 * tf.add_n([tf.reduce_sum(tf.square(g)) for g in self._regularized]) / replicas
         grads = tape.gradient(loss, self.variables)
-        self.optimizer.apply_gradients(zip(grads, self.variables))
-        self.step.assign_add(1)
-        return nll
+        ctx = tf.distribute.get_replica_context()
+        if replicas > 1:
+            nll, grads = ctx.all_reduce(tf.distribute.ReduceOp.SUM, (nll, grads))
+        return nll, grads
 
     def _make_train_step(self):
+        replica_fn = self._replica_grads
+        if self.config.jit_compile:
+            replica_fn = tf.function(replica_fn, jit_compile=True)
+
         def step_fn(iterator):
-            per_replica = self.strategy.run(self._replica_step, args=(next(iterator),))
-            return self.strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
+            per_replica = self.strategy.run(replica_fn, args=(next(iterator),))
+            # Every replica holds the same summed values; update the variables once, for all.
+            nll, grads = tf.nest.map_structure(lambda t: self.strategy.experimental_local_results(t)[0], per_replica)
+            self.optimizer.apply(grads, self.variables)
+            self.step.assign_add(1)
+            return nll
 
         return tf.function(step_fn)
 

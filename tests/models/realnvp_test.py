@@ -78,8 +78,9 @@ def test_whole_flow_log_det_equals_autodiff_jacobian_after_training():
     flow = tiny(pixel_levels=17, dtype=tf.float64)
     d = data.load_digits()
     x = tf.constant(data.dequantize_draws(d.train[:32], 17, 1, seed=0), tf.float64)
-    train_a_few_steps(flow.trainable_variables, lambda: -tf.reduce_mean(flow.log_prob(x, training=True)), steps=4,
-                      learning_rate=0.01)
+    train_a_few_steps(
+        flow.trainable_variables, lambda: -tf.reduce_mean(flow.log_prob(x, training=True)), steps=4, learning_rate=0.01
+    )
     probe = tf.identity(x[:3])
     ildj = flow.bijector.inverse_log_det_jacobian(probe, event_ndims=3)
     np.testing.assert_allclose(ildj, autodiff_log_det(flow.bijector.inverse, probe, [8, 8, 1]), rtol=1e-5)
