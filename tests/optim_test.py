@@ -7,7 +7,8 @@ from tfp_realnvp.optim import FusedAdam
 
 
 def quadratic_problem():
-    variables = [tf.Variable(np.arange(6.0).reshape(2, 3)), tf.Variable([0.5, -1.0]), tf.Variable(3.0)]
+    initial = [np.arange(6.0).reshape(2, 3), np.array([0.5, -1.0]), np.array(3.0)]
+    variables = [tf.Variable(v) for v in initial]  # float64
     targets = [np.ones((2, 3)), np.array([2.0, 2.0]), -1.0]
 
     def loss():
