@@ -32,7 +32,8 @@ def test_matches_keras_adam(clip):
                 value = loss()
             apply(tape.gradient(value, variables))
     for a, b in zip(ours_vars, ref_vars):
-        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-10)
+        # tf_keras keeps its learning rate and betas in float32: agreement is to ~1e-6, not 1e-15
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=2e-5)
     assert int(ours.iterations) == 5
 
 

@@ -42,7 +42,7 @@ class FusedAdam(tf.Module):
         g = tf.concat([tf.reshape(tf.convert_to_tensor(gr), [-1]) for gr in grads], axis=0)
         if self.clip_norm is not None:
             norm = tf.norm(g)
-            g = g * tf.cast(tf.minimum(1.0, self.clip_norm / tf.maximum(tf.cast(norm, tf.float32), 1e-30)), g.dtype)
+            g = g * tf.minimum(tf.constant(1.0, g.dtype), self.clip_norm / tf.maximum(norm, 1e-30))
         dtype = g.dtype
         t = tf.cast(self.iterations + 1, dtype)
         lr = tf.cast(self.learning_rate(self.iterations), dtype)
