@@ -8,7 +8,7 @@ python experiments/train.py --dataset=moons --steps=3000 --strategy=mirrored --n
 import os
 import sys
 
-from absl import app, flags
+from absl import app, flags, logging
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
@@ -41,6 +41,12 @@ flags.DEFINE_integer("seed", 0, "Seed for weights, data order and dequantization
 flags.DEFINE_integer("eval_every", 0, "Evaluate test bits/dim every N steps (0: at the end)")
 flags.DEFINE_integer("checkpoint_every", 500, "Checkpoint every N steps")
 flags.DEFINE_integer("test_draws", 4, "Uniform dequantizations averaged for test bits/dim")
+flags.DEFINE_integer(
+    "validation_size",
+    -1,
+    "Training images held out to choose the exported checkpoint (-1: 10%, at most 5000; 0: none, export the last step)",
+)
+flags.DEFINE_float("time_budget", 0, "Stop after this many seconds of training, evaluation excluded (0: no limit)")
 flags.DEFINE_string(
     "model_dir", None, "Checkpoints, TensorBoard logs, config, metrics, pictures (default runs/<dataset>)"
 )
@@ -52,6 +58,7 @@ flags.DEFINE_float("temperature", 1.0, "Sampling temperature for the picture")
 
 def main(argv):
     del argv
+    logging.set_verbosity(logging.WARNING)  # TF's INFO chatter (SavedModel renames) buries the progress bar
     if FLAGS.num_cpu_devices:
         from tfp_realnvp.training import split_cpu
 
@@ -92,7 +99,14 @@ def main(argv):
     except (ValueError, FileNotFoundError, FileExistsError, NonFiniteLossError) as err:
         sys.exit(f"error: {err}")
     unit = "bits/dim" + (f" ({metrics['pixel_levels']}-level pixels)" if "pixel_levels" in metrics else "")
-    print(f"test {unit}: {metrics['test_bits_per_dim']:.4f}")
+    print(
+        f"test {unit}: {metrics['test_bits_per_dim']:.4f} (step {metrics['chosen_step']}"
+        + (
+            f", chosen on validation {metrics['validation_bits_per_dim']:.4f})"
+            if "validation_bits_per_dim" in metrics
+            else ")"
+        )
+    )
     if "test_nll_nats" in metrics:
         print(f"test NLL: {metrics['test_nll_nats']:.4f} nats")
     print(f"trained {metrics['steps']} steps in {metrics['train_seconds']:.1f} s; {metrics['params']:,} parameters")

@@ -46,6 +46,8 @@ class ExperimentConfig:
     checkpoint_every: int = 500
     log_every: int = 50
     test_draws: int = 4
+    validation_size: int = -1  # training images held out to pick the best checkpoint; -1: auto, 0: none
+    time_budget: float | None = None  # seconds of training (evaluation excluded); None: no limit
     # outputs
     model_dir: str = "runs/digits"
     export_dir: str | None = None  # default saved_models/<dataset>
@@ -76,6 +78,7 @@ class Data:
     train: np.ndarray  # uint8 pixels [N, H, W, C] or float32 points [N, D]
     test: np.ndarray
     levels: int | None  # pixel levels; None for vectors
+    validation: np.ndarray | None = None  # held out from the training split
 
     @property
     def event_shape(self):
@@ -83,11 +86,18 @@ class Data:
 
 
 def load_data(config: ExperimentConfig) -> Data:
-    if config.is_image:
-        images = data_lib.load_images(config.dataset, config.data_dir)
+    """The dataset; for images the LAST `validation_size` training images become the validation
+    set (auto: 10% of the training split, at most 5000)."""
+    if not config.is_image:
+        train, test = data_lib.toy2d_split(config.dataset, seed=config.seed)
+        return Data(train, test, None)
+    images = data_lib.load_images(config.dataset, config.data_dir)
+    n_val = config.validation_size if config.validation_size >= 0 else min(len(images.train) // 10, 5000)
+    if n_val >= len(images.train):
+        raise ValueError(f"`validation_size` {n_val} leaves no training images (the split has {len(images.train)})")
+    if n_val == 0:
         return Data(images.train, images.test, images.levels)
-    train, test = data_lib.toy2d_split(config.dataset, seed=config.seed)
-    return Data(train, test, None)
+    return Data(images.train[:-n_val], images.test, images.levels, images.train[-n_val:])
 
 
 def build_flow(config: ExperimentConfig, event_shape, levels) -> RealNVP:
@@ -122,10 +132,10 @@ def restore_flow(model_dir: str) -> tuple[RealNVP, ExperimentConfig]:
     return flow, config
 
 
-def _eval_points(config, d: Data):
-    if d.levels is None:
-        return d.test
-    return data_lib.dequantize_draws(d.test, d.levels, config.test_draws, seed=1234)
+def _eval_points(points, levels, draws):
+    if levels is None:
+        return points
+    return data_lib.dequantize_draws(points, levels, draws, seed=1234)
 
 
 def _train_dataset(config, d: Data):
@@ -162,25 +172,41 @@ def run_experiment(config: ExperimentConfig, strategy=None, data: Data | None = 
         seed=config.seed,
     )
     trainer = Trainer(lambda: build_flow(config, d.event_shape, d.levels), train_config, config.model_dir, strategy)
-    eval_points = _eval_points(config, d)
-    unit = "bits_per_dim"
+    eval_points = _eval_points(d.test, d.levels, config.test_draws)
+    val_points = None if d.validation is None else _eval_points(d.validation, d.levels, 2)
 
     def eval_fn(flow):
-        return {f"test_{unit}": evaluate(flow, eval_points)}
+        result = {"test_bits_per_dim": evaluate(flow, eval_points)}
+        if val_points is not None:
+            result["validation_bits_per_dim"] = evaluate(flow, val_points)
+        return result
 
     start = time.perf_counter()
-    history = trainer.fit(_train_dataset(config, d), resume=config.resume, eval_fn=eval_fn, verbose=verbose)
-    train_seconds = time.perf_counter() - start
+    history = trainer.fit(
+        _train_dataset(config, d),
+        resume=config.resume,
+        eval_fn=eval_fn,
+        verbose=verbose,
+        select_on=None if val_points is None else "validation_bits_per_dim",
+        time_budget=config.time_budget,
+    )
     flow = trainer.flow
+    final = history["eval"][-1]
+    chosen = history.get("best", final)
     metrics = {
         "dataset": config.dataset,
         "steps": trainer.current_step,
-        "train_seconds": train_seconds,
-        f"test_{unit}": history["eval"][-1][f"test_{unit}"],
+        "wall_seconds": time.perf_counter() - start,
+        "train_seconds": final["train_seconds"],
+        "test_bits_per_dim": chosen["test_bits_per_dim"],
+        "test_bits_per_dim_final_step": final["test_bits_per_dim"],
+        "chosen_step": chosen["step"],
         "params": int(sum(np.prod(v.shape) for v in flow.trainable_variables)),
     }
+    if val_points is not None:
+        metrics["validation_bits_per_dim"] = chosen["validation_bits_per_dim"]
     if d.levels is None:
-        metrics["test_nll_nats"] = metrics[f"test_{unit}"] * flow.num_dims * math.log(2.0)
+        metrics["test_nll_nats"] = metrics["test_bits_per_dim"] * flow.num_dims * math.log(2.0)
     else:
         metrics["pixel_levels"] = d.levels
     export_dir = config.export_dir or os.path.join("saved_models", config.dataset)

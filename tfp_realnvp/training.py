@@ -177,10 +177,25 @@ class Trainer:
     def _checkpoint(self, iterator):
         return tf.train.Checkpoint(step=self.step, flow=self.flow, optimizer=self.optimizer, data=iterator)
 
-    def fit(self, train_dataset, steps=None, resume=False, eval_fn=None, callback=None, verbose=True):
+    def fit(
+        self,
+        train_dataset,
+        steps=None,
+        resume=False,
+        eval_fn=None,
+        callback=None,
+        verbose=True,
+        select_on=None,
+        time_budget=None,
+    ):
         """Train until `self.step == steps` (default `config.steps`) on a repeating dataset of
-        global batches. `eval_fn(flow) -> dict` runs every `config.eval_every` steps and at the
-        end; `callback(step, logs)` sees every logged step. Returns the history dict."""
+        global batches, or until `time_budget` seconds of training (evaluation excluded).
+
+        `eval_fn(flow) -> dict` runs every `config.eval_every` steps and at the end;
+        `callback(step, logs)` sees every logged step. With `select_on` (a key of `eval_fn`'s
+        result, lower is better; e.g. validation bits/dim) the best weights seen are kept (and
+        written to `model_dir/best/`) and put back into the flow when training ends.
+        Returns the history dict (`history["best"]` holds the selected step and its metrics)."""
         steps = self.config.steps if steps is None else steps
         dist_ds = self.strategy.experimental_distribute_dataset(train_dataset)
         iterator = iter(dist_ds)
@@ -204,10 +219,14 @@ class Trainer:
         writer = tf.summary.create_file_writer(os.path.join(self.model_dir, "logs")) if self.model_dir else None
         bar = tf_keras.utils.Progbar(steps, stateful_metrics=["bits/dim"], verbose=1 if verbose else 0)
         to_bpd = 1.0 / (self.flow.num_dims * math.log(2.0))
-        window, start = [], time.perf_counter()
+        window, train_seconds = [], 0.0
+        best_values = None
         while self.current_step < steps:
+            tick = time.perf_counter()
             nll = float(self._train_step(iterator))
+            train_seconds += time.perf_counter() - tick
             step = self.current_step
+            out_of_time = time_budget is not None and train_seconds >= time_budget
             if not math.isfinite(nll):
                 last = manager.latest_checkpoint if manager else None
                 raise NonFiniteLossError(
@@ -215,7 +234,8 @@ class Trainer:
                     f"Last good checkpoint: {last or 'none written'}"
                 )
             window.append(nll * to_bpd)
-            if step % self.config.log_every == 0 or step == steps:
+            last_step = step == steps or out_of_time
+            if step % self.config.log_every == 0 or last_step:
                 bpd = float(np.mean(window))
                 window = []
                 history["step"].append(step)
@@ -226,21 +246,46 @@ class Trainer:
                         tf.summary.scalar("train/bits_per_dim", bpd)
                         tf.summary.scalar("train/learning_rate", self.schedule(step - 1))
                 if callback:
-                    callback(step, {"train_bpd": bpd, "seconds": time.perf_counter() - start})
-            if eval_fn and ((self.config.eval_every and step % self.config.eval_every == 0) or step == steps):
-                result = dict(eval_fn(self.flow), step=step)
+                    callback(step, {"train_bpd": bpd, "seconds": train_seconds})
+            if eval_fn and ((self.config.eval_every and step % self.config.eval_every == 0) or last_step):
+                result = dict(eval_fn(self.flow), step=step, train_seconds=train_seconds)
                 history["eval"].append(result)
+                if select_on and result[select_on] < history.get("best", {}).get(select_on, math.inf):
+                    history["best"] = result
+                    best_values = [v.numpy() for v in self.flow.variables]
+                    self._save_best()
                 if writer:
                     with writer.as_default(step=step):
                         for key, value in result.items():
                             if key != "step":
                                 tf.summary.scalar(f"eval/{key}", value)
-            if manager and (step % self.config.checkpoint_every == 0 or step == steps):
+            if manager and (step % self.config.checkpoint_every == 0 or last_step):
                 manager.save(checkpoint_number=step)
                 self._save_history(history)
+            if out_of_time:
+                break
         if writer:
             writer.flush()
+        if select_on and "best" in history:
+            self._restore_best(best_values)
         return history
+
+    def _best_manager(self):
+        checkpoint = tf.train.Checkpoint(flow=self.flow)
+        return tf.train.CheckpointManager(checkpoint, os.path.join(self.model_dir, "best"), max_to_keep=1)
+
+    def _save_best(self):
+        if self.model_dir:
+            self._best_manager().save(checkpoint_number=self.current_step)
+
+    def _restore_best(self, values):
+        """Put the selected weights back: from memory, or (after a resume) from `model_dir/best/`."""
+        if values is not None:
+            for v, value in zip(self.flow.variables, values, strict=True):
+                v.assign(value)
+        elif self.model_dir and self._best_manager().latest_checkpoint:
+            manager = self._best_manager()
+            manager.checkpoint.restore(manager.latest_checkpoint).expect_partial()
 
     def _history_path(self):
         return os.path.join(self.model_dir, "history.json") if self.model_dir else None
@@ -251,11 +296,14 @@ class Trainer:
             with open(path) as f:
                 history = json.load(f)
             keep = self.current_step  # drop what was logged after the checkpoint we resumed from
-            return {
+            restored = {
                 "step": [s for s in history["step"] if s <= keep],
                 "train_bpd": [b for s, b in zip(history["step"], history["train_bpd"]) if s <= keep],
                 "eval": [e for e in history["eval"] if e["step"] <= keep],
             }
+            if history.get("best", {}).get("step", math.inf) <= keep:
+                restored["best"] = history["best"]
+            return restored
         return {"step": [], "train_bpd": [], "eval": []}
 
     def _save_history(self, history):
