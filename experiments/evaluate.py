@@ -1,7 +1,7 @@
 """Test bits/dim of a training run (its latest checkpoint) or of an exported SavedModel.
 
-    python experiments/evaluate.py --model_dir=runs/digits
-    python experiments/evaluate.py --saved_model=saved_models/digits --dataset=digits
+python experiments/evaluate.py --model_dir=runs/digits
+python experiments/evaluate.py --saved_model=saved_models/digits --dataset=digits
 """
 
 import os

@@ -1,7 +1,7 @@
 """Sample grids and latent interpolations from a training run or a SavedModel.
 
-    python experiments/sample.py --model_dir=runs/digits --temperature=0.7 --out=samples_t07.png
-    python experiments/sample.py --model_dir=runs/digits --interpolate --out=interpolation.png
+python experiments/sample.py --model_dir=runs/digits --temperature=0.7 --out=samples_t07.png
+python experiments/sample.py --model_dir=runs/digits --interpolate --out=interpolation.png
 """
 
 import os
