@@ -226,6 +226,8 @@ class Trainer:
             nll = float(self._train_step(iterator))
             train_seconds += time.perf_counter() - tick
             step = self.current_step
+            if "first_step_seconds" not in history:  # trace + compile + one step
+                history["first_step_seconds"] = train_seconds
             out_of_time = time_budget is not None and train_seconds >= time_budget
             if not math.isfinite(nll):
                 last = manager.latest_checkpoint if manager else None
