@@ -26,8 +26,9 @@ def _perturb(flow, seed):
 
 
 def _image_flow():
-    return _perturb(RealNVP(event_shape=IMAGE_EVENT, pixel_levels=LEVELS, num_scales=2, hidden_channels=8,
-                            num_blocks=1), seed=1)
+    return _perturb(
+        RealNVP(event_shape=IMAGE_EVENT, pixel_levels=LEVELS, num_scales=2, hidden_channels=8, num_blocks=1), seed=1
+    )
 
 
 def _vector_flow(seed=2, dtype=tf.float32, num_couplings=4):
@@ -107,11 +108,17 @@ def test_export_serves_without_tfp(image_export, vector_export, tmp_path):
         jobs.append((key, path, str(tmp_path / f"{key}.npy")))
         expected[key] = (flow, x)
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    proc = subprocess.run([sys.executable, "-c", _SERVE_SCRIPT, json.dumps(jobs)], capture_output=True, text=True,
-                          env=env, cwd=str(tmp_path), timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", _SERVE_SCRIPT, json.dumps(jobs)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=str(tmp_path),
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     line = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT")][-1]
-    served = json.loads(line[len("RESULT"):])
+    served = json.loads(line[len("RESULT") :])
 
     for key, (flow, x) in expected.items():
         got = served[key]
@@ -155,31 +162,40 @@ def _set_pixel(value):
     return x
 
 
-@pytest.mark.parametrize("images, error, match", [
-    (_nan_images(), tf.errors.InvalidArgumentError, "images contain NaN or Inf"),
-    (_set_pixel(np.inf), tf.errors.InvalidArgumentError, "images contain NaN or Inf"),
-    (_set_pixel(17.0), tf.errors.InvalidArgumentError, r"pixels must be in \[0, 17\)"),
-    (_set_pixel(-0.5), tf.errors.InvalidArgumentError, r"pixels must be in \[0, 17\)"),
-    # The restored tf.function rejects a wrong shape or dtype while binding its inputs.
-    (tf.zeros([2, 8, 8, 3]), TypeError, r"Can not cast TensorSpec\(shape=\(2, 8, 8, 3\)"),
-    (tf.zeros([2, 8, 8, 1], tf.int32), TypeError, r"Can not cast TensorSpec\(shape=\(2, 8, 8, 1\), dtype=tf.int32"),
-])
+@pytest.mark.parametrize(
+    "images, error, match",
+    [
+        (_nan_images(), tf.errors.InvalidArgumentError, "images contain NaN or Inf"),
+        (_set_pixel(np.inf), tf.errors.InvalidArgumentError, "images contain NaN or Inf"),
+        (_set_pixel(17.0), tf.errors.InvalidArgumentError, r"pixels must be in \[0, 17\)"),
+        (_set_pixel(-0.5), tf.errors.InvalidArgumentError, r"pixels must be in \[0, 17\)"),
+        # The restored tf.function rejects a wrong shape or dtype while binding its inputs.
+        (tf.zeros([2, 8, 8, 3]), TypeError, r"Can not cast TensorSpec\(shape=\(2, 8, 8, 3\)"),
+        (tf.zeros([2, 8, 8, 1], tf.int32), TypeError, r"Can not cast TensorSpec\(shape=\(2, 8, 8, 1\), dtype=tf.int32"),
+    ],
+)
 @pytest.mark.parametrize("method", ["log_prob", "bits_per_dim", "encode"])
 def test_bad_images_restored_function(loaded_image, method, images, error, match):
     with pytest.raises(error, match=match):
         getattr(loaded_image, method)(images)
 
 
-@pytest.mark.parametrize("images, match", [
-    (_nan_images(), "images contain NaN or Inf"),
-    (_set_pixel(17.0), r"pixels must be in \[0, 17\)"),
-    (_set_pixel(-1e-3), r"pixels must be in \[0, 17\)"),
-    # Signature functions do not check shapes themselves; the export's EnsureShape does.
-    (tf.zeros([2, 8, 8, 3]), r"Shape of tensor images \[2,8,8,3\] is not compatible with expected shape \[\?,8,8,1\]"),
-    (tf.zeros([2, 16, 16, 1]), r"Shape of tensor images \[2,16,16,1\] is not compatible"),
-    (tf.zeros([8, 8, 1]), r"Shape of tensor images \[8,8,1\] is not compatible"),
-    (tf.zeros([2, 8, 8, 1], tf.int32), "expected to be a float tensor but is a int32 tensor"),
-])
+@pytest.mark.parametrize(
+    "images, match",
+    [
+        (_nan_images(), "images contain NaN or Inf"),
+        (_set_pixel(17.0), r"pixels must be in \[0, 17\)"),
+        (_set_pixel(-1e-3), r"pixels must be in \[0, 17\)"),
+        # Signature functions do not check shapes themselves; the export's EnsureShape does.
+        (
+            tf.zeros([2, 8, 8, 3]),
+            r"Shape of tensor images \[2,8,8,3\] is not compatible with expected shape \[\?,8,8,1\]",
+        ),
+        (tf.zeros([2, 16, 16, 1]), r"Shape of tensor images \[2,16,16,1\] is not compatible"),
+        (tf.zeros([8, 8, 1]), r"Shape of tensor images \[8,8,1\] is not compatible"),
+        (tf.zeros([2, 8, 8, 1], tf.int32), "expected to be a float tensor but is a int32 tensor"),
+    ],
+)
 def test_bad_images_signature(loaded_image, images, match):
     with pytest.raises(tf.errors.InvalidArgumentError, match=match):
         loaded_image.signatures["log_prob"](images=images)
@@ -216,8 +232,11 @@ def _listing(path):
 
 
 def _snapshot(path):
-    return {os.path.relpath(os.path.join(root, f), path): open(os.path.join(root, f), "rb").read()
-            for root, _, files in os.walk(path) for f in files}
+    return {
+        os.path.relpath(os.path.join(root, f), path): open(os.path.join(root, f), "rb").read()
+        for root, _, files in os.walk(path)
+        for f in files
+    }
 
 
 def test_failed_save_leaves_previous_export(image_export, tmp_path, monkeypatch):

@@ -50,14 +50,17 @@ def test_image_grid_takes_tensors_and_few_images(tmp_path):
     assert img[..., :3].max() > 0.95
 
 
-@pytest.mark.parametrize("images, levels, ncol, match", [
-    (np.zeros((8, 8, 1)), 17, 8, "`images`"),
-    (np.zeros((2, 8, 8, 2)), 17, 8, "`images`"),
-    (np.zeros((0, 8, 8, 1)), 17, 8, "`images`"),
-    (np.zeros((2, 8, 8, 1)), 1, 8, "`levels`"),
-    (np.zeros((2, 8, 8, 1)), 2.5, 8, "`levels`"),
-    (np.zeros((2, 8, 8, 1)), 17, 0, "`ncol`"),
-])
+@pytest.mark.parametrize(
+    "images, levels, ncol, match",
+    [
+        (np.zeros((8, 8, 1)), 17, 8, "`images`"),
+        (np.zeros((2, 8, 8, 2)), 17, 8, "`images`"),
+        (np.zeros((0, 8, 8, 1)), 17, 8, "`images`"),
+        (np.zeros((2, 8, 8, 1)), 1, 8, "`levels`"),
+        (np.zeros((2, 8, 8, 1)), 2.5, 8, "`levels`"),
+        (np.zeros((2, 8, 8, 1)), 17, 0, "`ncol`"),
+    ],
+)
 def test_image_grid_bad_arguments(tmp_path, images, levels, ncol, match):
     with pytest.raises(ValueError, match=match):
         save_image_grid(images, levels, tmp_path / "bad.png", ncol=ncol)
@@ -80,16 +83,19 @@ def test_training_curve_test_on_train_steps(tmp_path):
     _read_png(path)
 
 
-@pytest.mark.parametrize("history, match", [
-    ({"train": [1.0]}, "'step'"),
-    ({"step": [1, 2]}, "'train'"),
-    ({"step": [1, 2], "train": [1.0]}, r"history\['step'\]"),
-    ({"step": [], "train": []}, r"history\['step'\]"),
-    ({"step": [[1, 2]], "train": [[1.0, 2.0]]}, r"history\['step'\]"),
-    ({"step": [1, 2], "train": [1.0, 2.0], "test": [1.0], "test_step": [1, 2]}, r"history\['test'\]"),
-    ({"step": [1, 2], "train": [1.0, 2.0], "test": [1.0]}, r"history\['test'\]"),
-    ([1, 2, 3], "`history`"),
-])
+@pytest.mark.parametrize(
+    "history, match",
+    [
+        ({"train": [1.0]}, "'step'"),
+        ({"step": [1, 2]}, "'train'"),
+        ({"step": [1, 2], "train": [1.0]}, r"history\['step'\]"),
+        ({"step": [], "train": []}, r"history\['step'\]"),
+        ({"step": [[1, 2]], "train": [[1.0, 2.0]]}, r"history\['step'\]"),
+        ({"step": [1, 2], "train": [1.0, 2.0], "test": [1.0], "test_step": [1, 2]}, r"history\['test'\]"),
+        ({"step": [1, 2], "train": [1.0, 2.0], "test": [1.0]}, r"history\['test'\]"),
+        ([1, 2, 3], "`history`"),
+    ],
+)
 def test_training_curve_bad_history(tmp_path, history, match):
     with pytest.raises(ValueError, match=match):
         plot_training_curve(history, tmp_path / "bad.png")
@@ -101,18 +107,22 @@ def test_2d_panels(tmp_path):
     samples = rng.normal(size=(400, 2)) * [3.0, 0.5] + [10.0, -2.0]
     latents = rng.normal(size=(500, 2))
     samples[0] = np.nan  # a diverged sample does not break the plot
-    path = plot_2d_panels(data, samples, tf.constant(latents), tmp_path / "toy" / "panels.png",
-                          titles=("two moons", "model", "z"))
+    path = plot_2d_panels(
+        data, samples, tf.constant(latents), tmp_path / "toy" / "panels.png", titles=("two moons", "model", "z")
+    )
     img = _read_png(path)
     assert img.shape[1] > 2 * img.shape[0]  # three panels side by side
     assert img.shape[0] >= 200
 
 
-@pytest.mark.parametrize("which, bad", [
-    ("data", np.zeros((10, 3))),
-    ("samples", np.zeros(10)),
-    ("latents", np.zeros((0, 2))),
-])
+@pytest.mark.parametrize(
+    "which, bad",
+    [
+        ("data", np.zeros((10, 3))),
+        ("samples", np.zeros(10)),
+        ("latents", np.zeros((0, 2))),
+    ],
+)
 def test_2d_panels_bad_shapes(tmp_path, which, bad):
     arrays = {"data": np.zeros((10, 2)), "samples": np.zeros((10, 2)), "latents": np.zeros((10, 2)), which: bad}
     with pytest.raises(ValueError, match=f"`{which}`"):

@@ -79,8 +79,10 @@ def _check_images(images: tf.Tensor, event_shape: tuple[int, ...], pixel_levels:
     images = tf.debugging.check_numerics(images, "images contain NaN or Inf")
     if pixel_levels:
         message = f"pixels must be in [0, {pixel_levels})"
-        checks = [tf.debugging.assert_greater_equal(images, tf.zeros([], images.dtype), message=message),
-                  tf.debugging.assert_less(images, tf.constant(pixel_levels, images.dtype), message=message)]
+        checks = [
+            tf.debugging.assert_greater_equal(images, tf.zeros([], images.dtype), message=message),
+            tf.debugging.assert_less(images, tf.constant(pixel_levels, images.dtype), message=message),
+        ]
         with tf.control_dependencies(checks):
             images = tf.identity(images)
     return images
@@ -142,9 +144,11 @@ class _ServedFlow(tf.Module):
             return {"samples": tf.ensure_shape(flow.sample(num_samples, temperature=temperature), batch)}
 
         def metadata():
-            return {"event_shape": tf.constant(event_shape, tf.int32),
-                    "pixel_levels": tf.constant(pixel_levels, tf.int32),
-                    "num_dims": tf.constant(num_dims, tf.int32)}
+            return {
+                "event_shape": tf.constant(event_shape, tf.int32),
+                "pixel_levels": tf.constant(pixel_levels, tf.int32),
+                "num_dims": tf.constant(num_dims, tf.int32),
+            }
 
         # No autograph: the flow has no tensor-dependent Python control flow, and tracing is faster.
         def function(fn, *specs):
@@ -154,13 +158,20 @@ class _ServedFlow(tf.Module):
         self.bits_per_dim = function(bits_per_dim, images_spec)
         self.encode = function(encode, images_spec)
         self.decode = function(decode, latents_spec)
-        self.sample = function(sample, tf.TensorSpec([], tf.int32, name="num_samples"),
-                               tf.TensorSpec([], dtype, name="temperature"))
+        self.sample = function(
+            sample, tf.TensorSpec([], tf.int32, name="num_samples"), tf.TensorSpec([], dtype, name="temperature")
+        )
         self.metadata = function(metadata)
 
     def signatures(self) -> dict[str, Any]:
-        return {"serving_default": self.log_prob, "log_prob": self.log_prob, "bits_per_dim": self.bits_per_dim,
-                "sample": self.sample, "encode": self.encode, "decode": self.decode}
+        return {
+            "serving_default": self.log_prob,
+            "log_prob": self.log_prob,
+            "bits_per_dim": self.bits_per_dim,
+            "sample": self.sample,
+            "encode": self.encode,
+            "decode": self.decode,
+        }
 
 
 def _flow_metadata(flow: Any) -> tuple[tuple[int, ...], int, int, tf.DType]:
@@ -227,11 +238,13 @@ def export_saved_model(flow: Any, export_dir: str | os.PathLike, *, overwrite: b
         if not os.path.isdir(export_dir):
             raise FileExistsError(f"`export_dir` {export_dir!r} exists and is not a directory")
         if os.listdir(export_dir) and not overwrite:
-            raise FileExistsError(f"`export_dir` {export_dir!r} exists and is not empty; "
-                                  "pass overwrite=True to replace it")
+            raise FileExistsError(
+                f"`export_dir` {export_dir!r} exists and is not empty; pass overwrite=True to replace it"
+            )
         if not _looks_like_export(export_dir):
-            raise FileExistsError(f"`export_dir` {export_dir!r} is not empty and holds no SavedModel; "
-                                  "refusing to replace it")
+            raise FileExistsError(
+                f"`export_dir` {export_dir!r} is not empty and holds no SavedModel; refusing to replace it"
+            )
     os.makedirs(parent, exist_ok=True)
 
     token = uuid.uuid4().hex[:12]

@@ -78,7 +78,7 @@ def save_image_grid(images: Any, levels: int, path: str | os.PathLike, ncol: int
     for i in range(n):
         r, q = divmod(i, cols)
         top, left = gap + r * (h + gap), gap + q * (w + gap)
-        mosaic[top:top + h, left:left + w] = x[i]
+        mosaic[top : top + h, left : left + w] = x[i]
 
     # At least 2 screen pixels per image pixel and a readable width; the title gets a strip on top.
     mh, mw = mosaic.shape[:2]
@@ -105,8 +105,9 @@ def _series(history: Mapping, key: str) -> np.ndarray:
     return values
 
 
-def plot_training_curve(history: Mapping[str, Sequence[float]], path: str | os.PathLike,
-                        ylabel: str = "bits/dim") -> str:
+def plot_training_curve(
+    history: Mapping[str, Sequence[float]], path: str | os.PathLike, ylabel: str = "bits/dim"
+) -> str:
     """Plot the training (and test) curve against the step as a PNG.
 
     Args:
@@ -126,16 +127,20 @@ def plot_training_curve(history: Mapping[str, Sequence[float]], path: str | os.P
             raise ValueError(f"`history` needs a {key!r} list, got keys {sorted(history)}")
     step, train = _series(history, "step"), _series(history, "train")
     if len(step) == 0 or len(step) != len(train):
-        raise ValueError(f"`history['step']` and `history['train']` must have the same non-zero length, "
-                         f"got {len(step)} and {len(train)}")
+        raise ValueError(
+            f"`history['step']` and `history['train']` must have the same non-zero length, "
+            f"got {len(step)} and {len(train)}"
+        )
     curves = [("train", step, train)]
     if history.get("test") is not None and len(history["test"]):
         test = _series(history, "test")
         test_key = "test_step" if history.get("test_step") is not None else "step"
         test_step = _series(history, test_key)
         if len(test_step) != len(test):
-            raise ValueError(f"`history['test']` and `history[{test_key!r}]` must have the same length, "
-                             f"got {len(test)} and {len(test_step)}")
+            raise ValueError(
+                f"`history['test']` and `history[{test_key!r}]` must have the same length, "
+                f"got {len(test)} and {len(test_step)}"
+            )
         curves.append(("test", test_step, test))
 
     fig = _new_figure(6.4, 4.0)
@@ -172,8 +177,13 @@ def _limits(p: np.ndarray) -> tuple[float, float, float, float]:
     return center[0] - half, center[0] + half, center[1] - half, center[1] + half
 
 
-def plot_2d_panels(data: Any, samples: Any, latents: Any, path: str | os.PathLike,
-                   titles: Sequence[str] = ("data", "samples", "latent space")) -> str:
+def plot_2d_panels(
+    data: Any,
+    samples: Any,
+    latents: Any,
+    path: str | os.PathLike,
+    titles: Sequence[str] = ("data", "samples", "latent space"),
+) -> str:
     """Three equal-aspect scatter panels for a 2-D flow, as a PNG.
 
     Args:
