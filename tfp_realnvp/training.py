@@ -334,9 +334,9 @@ def evaluate(flow, points, batch_size=500):
 
 
 def _compiled_log_prob(flow):
-    fn = getattr(flow, "_compiled_log_prob", None)
+    fn = flow.__dict__.get("_compiled_log_prob")
     if fn is None:
         spec = tf.TensorSpec([None, *flow.event_shape], flow.dtype)
         fn = tf.function(lambda x: flow.log_prob(x), input_signature=[spec])
-        flow._compiled_log_prob = fn
+        flow.__dict__["_compiled_log_prob"] = fn  # a cache, not a tracked attribute
     return fn

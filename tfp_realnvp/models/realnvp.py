@@ -219,6 +219,19 @@ class RealNVP(tfd.TransformedDistribution):
         parts.append(z)
         return parts
 
+    def draw_samples(self, num_samples, temperature=1.0, seed=None):
+        """`sample(num_samples, temperature=...)` through one compiled function: any count (a
+        Python int or a scalar tensor) and temperature reuse the same graph, no retracing.
+        `seed`: a stateless seed (two ints); None draws one."""
+        if seed is None:
+            seed = tf.random.uniform([2], maxval=2**31 - 1, dtype=tf.int32)
+        fn = self.__dict__.get("_draw_fn")
+        if fn is None:
+            specs = [tf.TensorSpec([], tf.int32), tf.TensorSpec([], self.dtype), tf.TensorSpec([2], tf.int32)]
+            fn = tf.function(lambda n, t, s: self.sample(n, seed=s, temperature=t), input_signature=specs)
+            self.__dict__["_draw_fn"] = fn  # not a tracked attribute
+        return fn(tf.cast(num_samples, tf.int32), tf.cast(temperature, self.dtype), tf.cast(seed, tf.int32))
+
     def bits_per_dim(self, x, training=False):
         """-log_prob(x) / (D ln 2) for dequantized pixels x (or vectors: nats -> bits per dim)."""
         return -self.log_prob(x, training=training) / (self.num_dims * np.log(2.0))
