@@ -189,7 +189,8 @@ class Trainer:
         time_budget=None,
     ):
         """Train until `self.step == steps` (default `config.steps`) on a repeating dataset of
-        global batches, or until `time_budget` seconds of training (evaluation excluded).
+        global batches, or until `time_budget` seconds of training (the first step, which traces
+        and compiles, and evaluation excluded).
 
         `eval_fn(flow) -> dict` runs every `config.eval_every` steps and at the end;
         `callback(step, logs)` sees every logged step. With `select_on` (a key of `eval_fn`'s
@@ -228,7 +229,8 @@ class Trainer:
             step = self.current_step
             if "first_step_seconds" not in history:  # trace + compile + one step
                 history["first_step_seconds"] = train_seconds
-            out_of_time = time_budget is not None and train_seconds >= time_budget
+            steady = train_seconds - history["first_step_seconds"]  # the budget, like the peers', excludes compiling
+            out_of_time = time_budget is not None and steady >= time_budget
             if not math.isfinite(nll):
                 last = manager.latest_checkpoint if manager else None
                 raise NonFiniteLossError(
@@ -266,6 +268,7 @@ class Trainer:
                 self._save_history(history)
             if out_of_time:
                 break
+        history["train_seconds"] = history.get("train_seconds", 0.0) + train_seconds
         if writer:
             writer.flush()
         if select_on and "best" in history:
