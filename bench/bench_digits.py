@@ -62,8 +62,15 @@ def _train(args, dataset, val_points=None):
     from tfp_realnvp.training import TrainConfig, Trainer, evaluate
 
     test = _test_points()
-    config = TrainConfig(steps=10**7, batch_size=64, learning_rate=args.lr, log_every=10**6,
-                         eval_every=args.eval_every, checkpoint_every=10**7, jit_compile=args.jit)
+    config = TrainConfig(
+        steps=10**7,
+        batch_size=64,
+        learning_rate=args.lr,
+        log_every=10**6,
+        eval_every=args.eval_every,
+        checkpoint_every=10**7,
+        jit_compile=args.jit,
+    )
     trainer = Trainer(lambda: _flow(args.hidden), config)
 
     def eval_fn(flow):
@@ -72,15 +79,22 @@ def _train(args, dataset, val_points=None):
             result["validation_bpd"] = evaluate(flow, val_points)
         return result
 
-    history = trainer.fit(dataset, eval_fn=eval_fn, verbose=False, time_budget=args.seconds,
-                          select_on="validation_bpd" if val_points is not None else None)
+    history = trainer.fit(
+        dataset,
+        eval_fn=eval_fn,
+        verbose=False,
+        time_budget=args.seconds,
+        select_on="validation_bpd" if val_points is not None else None,
+    )
     evals = history["eval"]
     record = {
         "params": int(sum(np.prod(v.shape) for v in trainer.flow.trainable_variables)),
         "steps": trainer.current_step,
         "epochs": trainer.current_step * 64 / (1500 if val_points is None else 1350),
-        "first_step_seconds": history["first_step_seconds"], "train_seconds": evals[-1]["train_seconds"],
-        "final_test_bpd": evals[-1]["test_bpd"], "best_test_bpd_seen": min(e["test_bpd"] for e in evals),
+        "first_step_seconds": history["first_step_seconds"],
+        "train_seconds": evals[-1]["train_seconds"],
+        "final_test_bpd": evals[-1]["test_bpd"],
+        "best_test_bpd_seen": min(e["test_bpd"] for e in evals),
         "history": evals,
     }
     if "best" in history:
@@ -136,8 +150,7 @@ PARTS = {"protocol": part_protocol, "validated": part_validated, "speed": part_s
 def child(args):
     """Run one part in this process and write its JSON (called through run_self)."""
     record = PARTS[args.part](args)
-    record.update(part=args.part, hidden=args.hidden, jit=args.jit, seconds=args.seconds,
-                  peak_rss_mb=peak_rss_mb())
+    record.update(part=args.part, hidden=args.hidden, jit=args.jit, seconds=args.seconds, peak_rss_mb=peak_rss_mb())
     with open(args.json_out, "w") as f:
         json.dump(record, f, default=float)
 
@@ -167,29 +180,55 @@ def main():
             for jit in (False, True) if part == "protocol" else (True,):
                 key = f"{part}{'_xla' if jit else ''}"
                 extra = ["--jit"] if jit else []
-                record["parts"][key] = run_self(me, ["--part", part, "--hidden", str(args.default_hidden),
-                                                     *common, *extra])
+                record["parts"][key] = run_self(
+                    me, ["--part", part, "--hidden", str(args.default_hidden), *common, *extra]
+                )
                 print(key, _short(record["parts"][key]), flush=True)
         elif part == "speed":
             for hidden in (args.glow_size_hidden, args.default_hidden):
                 for jit in (False, True):
                     key = f"speed_h{hidden}{'_xla' if jit else ''}"
-                    record["parts"][key] = run_self(me, ["--part", "speed", "--hidden", str(hidden), "--seconds",
-                                                         str(args.speed_seconds), *(["--jit"] if jit else [])])
+                    record["parts"][key] = run_self(
+                        me,
+                        [
+                            "--part",
+                            "speed",
+                            "--hidden",
+                            str(hidden),
+                            "--seconds",
+                            str(args.speed_seconds),
+                            *(["--jit"] if jit else []),
+                        ],
+                    )
                     print(key, _short(record["parts"][key]), flush=True)
         else:
-            glow = run_peer("digits_peers.py", ["--peer", "tfp_glow", "--seconds", str(args.seconds),
-                                                "--eval_every", "15"], "digits_tfp_glow.json")
+            glow = run_peer(
+                "digits_peers.py",
+                ["--peer", "tfp_glow", "--seconds", str(args.seconds), "--eval_every", "15"],
+                "digits_tfp_glow.json",
+            )
             record["parts"]["tfp_glow"] = glow
-            print("tfp_glow", {k: glow.get(k) for k in ("n_params", "train_images_per_s", "first_step_seconds",
-                                                        "samples_per_s")}, flush=True)
+            print(
+                "tfp_glow",
+                {k: glow.get(k) for k in ("n_params", "train_images_per_s", "first_step_seconds", "samples_per_s")},
+                flush=True,
+            )
     write_result(record, "digits" + ("_" + "_".join(parts) if args.only else "") + ".json")
     _table(record)
 
 
 def _short(r):
-    keys = ("params", "steps", "first_step_seconds", "train_images_per_s", "samples_per_s", "final_test_bpd",
-            "best_test_bpd_seen", "test_bpd_at_validation_choice", "peak_rss_mb")
+    keys = (
+        "params",
+        "steps",
+        "first_step_seconds",
+        "train_images_per_s",
+        "samples_per_s",
+        "final_test_bpd",
+        "best_test_bpd_seen",
+        "test_bpd_at_validation_choice",
+        "peak_rss_mb",
+    )
     return {k: round(r[k], 3) if isinstance(r[k], float) else r[k] for k in keys if k in r}
 
 
@@ -201,18 +240,34 @@ def _table(record):
     for key, r in parts.items():
         if key == "tfp_glow":
             hist = [h["test_bpd"] for h in r["history"]]
-            row = [r["n_params"], r["first_step_seconds"], r["train_images_per_s"], r["samples_per_s"],
-                   r["final_test"]["bpd"], min(hist) if hist else None, None]
+            row = [
+                r["n_params"],
+                r["first_step_seconds"],
+                r["train_images_per_s"],
+                r["samples_per_s"],
+                r["final_test"]["bpd"],
+                min(hist) if hist else None,
+                None,
+            ]
         else:
-            row = [r.get("params"), r.get("first_step_seconds"), r.get("train_images_per_s"), r.get("samples_per_s"),
-                   r.get("final_test_bpd"), r.get("best_test_bpd_seen"), r.get("test_bpd_at_validation_choice")]
+            row = [
+                r.get("params"),
+                r.get("first_step_seconds"),
+                r.get("train_images_per_s"),
+                r.get("samples_per_s"),
+                r.get("final_test_bpd"),
+                r.get("best_test_bpd_seen"),
+                r.get("test_bpd_at_validation_choice"),
+            ]
         cells = ["" if v is None else (f"{v:.3f}" if isinstance(v, float) else f"{v:,}") for v in row]
         print(f"| {key} | " + " | ".join(cells) + " |")
     if glow:
         for key, r in parts.items():
             if key.startswith("speed") and "train_images_per_s" in r:
-                print(f"{key}: train img/s vs tfb.Glow {r['train_images_per_s'] / glow['train_images_per_s']:.2f}x, "
-                      f"samples/s vs tfb.Glow {r['samples_per_s'] / glow['samples_per_s']:.2f}x")
+                print(
+                    f"{key}: train img/s vs tfb.Glow {r['train_images_per_s'] / glow['train_images_per_s']:.2f}x, "
+                    f"samples/s vs tfb.Glow {r['samples_per_s'] / glow['samples_per_s']:.2f}x"
+                )
 
 
 if __name__ == "__main__":

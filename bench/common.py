@@ -19,8 +19,12 @@ sys.path.insert(0, PEERS)
 
 
 def machine():
-    return {"cpu_count": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-            "loadavg_at_start": os.getloadavg()}
+    return {
+        "cpu_count": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "loadavg_at_start": os.getloadavg(),
+    }
 
 
 def peak_rss_mb():
@@ -46,8 +50,9 @@ def run_peer(script, args, result_name):
         copy = os.path.join(scratch, "peers")
         shutil.copytree(PEERS, copy, ignore=shutil.ignore_patterns("results", "logs"))
         os.symlink(os.path.join(PEERS, "..", "data"), os.path.join(scratch, "data"))
-        proc = subprocess.run([sys.executable, os.path.join(copy, script), *args], cwd=copy, capture_output=True,
-                              text=True)
+        proc = subprocess.run(
+            [sys.executable, os.path.join(copy, script), *args], cwd=copy, capture_output=True, text=True
+        )
         if proc.returncode:
             raise RuntimeError(f"{script} {' '.join(args)} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}")
         with open(os.path.join(copy, "results", result_name)) as f:

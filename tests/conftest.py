@@ -8,3 +8,12 @@ import tensorflow as tf  # noqa: E402
 
 _cpus = tf.config.list_physical_devices("CPU")
 tf.config.set_logical_device_configuration(_cpus[0], [tf.config.LogicalDeviceConfiguration()] * 2)
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def mirrored():
+    """One two-replica MirroredStrategy for the whole session: separate instances in one process
+    reuse collective-op keys, and a float32 run after a float64 one then fails inside TF."""
+    return tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])

@@ -9,7 +9,6 @@ import textwrap
 
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from tfp_realnvp import RealNVP, data
 from tfp_realnvp.training import TrainConfig, Trainer
@@ -55,7 +54,7 @@ def free_ports(n):
 
 
 @pytest.mark.slow
-def test_two_localhost_workers_match_mirrored_on_two_devices(tmp_path):
+def test_two_localhost_workers_match_mirrored_on_two_devices(tmp_path, mirrored):
     workers = [f"127.0.0.1:{p}" for p in free_ports(2)]
     procs = []
     for index in range(2):
@@ -81,7 +80,7 @@ def test_two_localhost_workers_match_mirrored_on_two_devices(tmp_path):
         log, _ = proc.communicate(timeout=600)
         assert proc.returncode == 0, log.decode()[-3000:]
 
-    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    strategy = mirrored
     mirrored = Trainer(build, config(), strategy=strategy)
     mirrored.fit(dataset(), verbose=False)
     expected = [v.numpy() for v in mirrored.flow.variables]

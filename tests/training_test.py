@@ -40,18 +40,17 @@ def assert_same(a, b, rtol=1e-5, atol=1e-6):
         np.testing.assert_allclose(x, y, rtol=rtol, atol=atol)
 
 
-def test_mirrored_two_devices_equals_one_device_on_the_same_global_batches():
+def test_mirrored_two_devices_equals_one_device_on_the_same_global_batches(mirrored):
     single = Trainer(small_flow64, config(4))
     single.fit(digits_dataset(), verbose=False)
-    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-    mirrored = Trainer(small_flow64, config(4), strategy=strategy)
-    mirrored.fit(digits_dataset(), verbose=False)
-    assert mirrored.current_step == 4
+    distributed = Trainer(small_flow64, config(4), strategy=mirrored)
+    distributed.fit(digits_dataset(), verbose=False)
+    assert distributed.current_step == 4
     moved = [np.abs(a - b).max() for a, b in zip(weights(single), [v.numpy() for v in small_flow64().variables])]
     assert max(moved) > 1e-3  # the steps did something
-    assert_same(weights(single), weights(mirrored))
-    for v in mirrored.flow.variables:  # replicas agree with each other too
-        values = [t.numpy() for t in mirrored.strategy.experimental_local_results(v)]
+    assert_same(weights(single), weights(distributed))
+    for v in distributed.flow.variables:  # replicas agree with each other too
+        values = [t.numpy() for t in distributed.strategy.experimental_local_results(v)]
         assert_same(values[:1], values[1:])
 
 

@@ -31,6 +31,7 @@ class ExperimentConfig:
     batch_norm: bool = True
     batch_norm_momentum: float = 0.9
     additive: bool = False
+    mixed_precision: bool = False  # conditioners in float16 on GPUs (bfloat16 on CPUs); log-dets, loss in float32
     # training
     batch_size: int = 64
     steps: int = 2000
@@ -40,7 +41,7 @@ class ExperimentConfig:
     decay: str = "none"
     l2: float = 5e-5
     clip_norm: float | None = 100.0
-    jit_compile: bool = False
+    jit_compile: bool = True
     seed: int = 0
     eval_every: int = 0
     checkpoint_every: int = 500
@@ -112,8 +113,13 @@ def build_flow(config: ExperimentConfig, event_shape, levels) -> RealNVP:
         batch_norm=config.batch_norm,
         batch_norm_momentum=config.batch_norm_momentum,
         additive=config.additive,
+        compute_dtype=_mixed_dtype() if config.mixed_precision else None,
         seed=config.seed,
     )
+
+
+def _mixed_dtype():
+    return tf.float16 if tf.config.list_logical_devices("GPU") else tf.bfloat16
 
 
 def restore_flow(model_dir: str) -> tuple[RealNVP, ExperimentConfig]:

@@ -119,7 +119,10 @@ class Trainer:
     the cross-replica gradient sum is the gradient of the global-batch mean) plus
     `l2 * sum(g^2)` over `flow.regularization_variables` (counted once, not per replica).
     The checkpoint holds the step, the flow (weights and batch-norm statistics), the
-    optimizer state and the data iterator, so `fit(..., resume=True)` continues exactly.
+    optimizer state; on resume the dataset skips the batches already consumed, so
+    `fit(..., resume=True)` continues exactly when the dataset is deterministic (the
+    `tfp_realnvp.data` pipelines are, given a seed). Skipping instead of checkpointing the
+    iterator works for every strategy and for generator-backed datasets.
     Checkpoints go through `tf.train.CheckpointManager`, which writes to temporary files and
     only then points `checkpoint` at them: a kill mid-write leaves the previous one latest.
     A non-finite loss raises `NonFiniteLossError` before anything is saved for that step.
@@ -174,8 +177,8 @@ class Trainer:
         return tf.function(step_fn)
 
     # ------------------------------------------------------------------ loop
-    def _checkpoint(self, iterator):
-        return tf.train.Checkpoint(step=self.step, flow=self.flow, optimizer=self.optimizer, data=iterator)
+    def _checkpoint(self):
+        return tf.train.Checkpoint(step=self.step, flow=self.flow, optimizer=self.optimizer)
 
     def fit(
         self,
@@ -198,12 +201,10 @@ class Trainer:
         written to `model_dir/best/`) and put back into the flow when training ends.
         Returns the history dict (`history["best"]` holds the selected step and its metrics)."""
         steps = self.config.steps if steps is None else steps
-        dist_ds = self.strategy.experimental_distribute_dataset(train_dataset)
-        iterator = iter(dist_ds)
         manager = None
         if self.model_dir:
             manager = tf.train.CheckpointManager(
-                self._checkpoint(iterator),
+                self._checkpoint(),
                 os.path.join(self.model_dir, "checkpoints"),
                 max_to_keep=self.config.keep_checkpoints,
             )
@@ -214,6 +215,9 @@ class Trainer:
                     f"{self.model_dir} already holds checkpoints; pass resume=True or use a new "
                     "model_dir (nothing was overwritten)"
                 )
+        if resume and self.current_step:
+            train_dataset = train_dataset.skip(self.current_step)
+        iterator = iter(self.strategy.experimental_distribute_dataset(train_dataset))
         history = self._load_history() if resume else {"step": [], "train_bpd": [], "eval": []}
         if self._train_step is None:
             self._train_step = self._make_train_step()

@@ -99,12 +99,12 @@ def _loss_and_grads(bn, x, global_batch_size):
     return loss, tape.gradient(loss, [bn.log_gamma, bn.beta])
 
 
-def test_mirrored_strategy_matches_one_device_on_the_global_batch():
+def test_mirrored_strategy_matches_one_device_on_the_global_batch(mirrored):
     x = _global_batch()
     single = MovingAverageBatchNorm((4, 4, 2), momentum=0.5)
     loss1, grads1 = _loss_and_grads(single, x, 8)
 
-    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    strategy = mirrored
     assert strategy.num_replicas_in_sync == 2
     with strategy.scope():
         mirrored = MovingAverageBatchNorm((4, 4, 2), momentum=0.5)

@@ -143,3 +143,35 @@ def test_draw_samples_compiles_once_for_any_count_and_temperature():
     assert flow._draw_fn.experimental_get_tracing_count() == 1
     a = flow.draw_samples(4, seed=(3, 4))
     np.testing.assert_array_equal(a, flow.draw_samples(4, seed=(3, 4)))  # stateless seeds reproduce
+
+
+def test_discrete_bits_per_dim_averages_uniform_dequantizations():
+    flow = tiny(pixel_levels=17)
+    images = data.load_digits().test[:5]
+    by_hand = np.mean(
+        [
+            flow.bits_per_dim(images.astype(np.float32) + tf.random.stateless_uniform(images.shape, seed=[3, 4 + i]))
+            for i in range(3)
+        ],
+        axis=0,
+    )
+    np.testing.assert_allclose(flow.discrete_bits_per_dim(images, draws=3, seed=(3, 4)), by_hand, rtol=1e-6)
+    with pytest.raises(ValueError, match="integer pixels"):
+        flow.discrete_bits_per_dim(images.astype(np.float32))
+    with pytest.raises(ValueError, match=r"pixels must be in \[0, 17\), got values in \[0, 20\]"):
+        flow.discrete_bits_per_dim(np.full((1, 8, 8, 1), 20, np.uint8) * np.eye(8, dtype=np.uint8)[None, :, :, None])
+    with pytest.raises(ValueError, match="shape"):
+        flow.discrete_bits_per_dim(np.zeros((2, 8, 8), np.uint8))
+
+
+def test_each_training_call_updates_batch_norm_even_on_the_same_tensor():
+    flow = tiny(pixel_levels=17)
+    bn = next(b for b in flow.bijector.bijectors if b.name.startswith("batch_norm"))
+    x = tf.random.stateless_uniform([8, 8, 8, 1], seed=[1, 2], maxval=17.0)
+    flow.log_prob(x, training=True)
+    once = bn.running_mean.numpy().copy()
+    flow.log_prob(x, training=True)  # same tensor object: must not come from TFP's cache
+    assert not np.allclose(bn.running_mean.numpy(), once)
+    before = bn.running_mean.numpy().copy()
+    flow.log_prob(x)  # inference never touches the statistics
+    np.testing.assert_array_equal(bn.running_mean.numpy(), before)

@@ -60,7 +60,10 @@ class AffineCoupling(OnePassBijector):
 
     The conditioner is any callable mapping `[N, *event_shape]` to `[N, *event_shape[:-1],
     k * C]` with `k = 1` (additive: t) or `k = 2` (raw s, then t), `C = event_shape[-1]`.
-    Batch dimensions of any rank are flattened before it is called. Keep its variables
+    Batch dimensions of any rank are flattened before it is called. With `compute_dtype`
+    (e.g. `tf.float16` on GPUs: mixed precision) the conditioner runs in that dtype while the
+    scale, the transform and the log-det stay in `dtype`; the coupling remains an exact inverse
+    because both directions evaluate the conditioner on the same masked input. Keep its variables
     visible to `tf.Module` tracking (a `tf.Module` or a `tf_keras` layer, not a Keras 3 one).
 
     Examples:
@@ -80,7 +83,14 @@ class AffineCoupling(OnePassBijector):
     """
 
     def __init__(
-        self, mask, conditioner, additive=False, dtype=tf.float32, validate_args=False, name="affine_coupling"
+        self,
+        mask,
+        conditioner,
+        additive=False,
+        dtype=tf.float32,
+        compute_dtype=None,
+        validate_args=False,
+        name="affine_coupling",
     ):
         parameters = dict(locals())
         mask = np.asarray(mask)
@@ -95,6 +105,7 @@ class AffineCoupling(OnePassBijector):
             self._event_shape = tf.TensorShape(mask.shape)
             self.conditioner = conditioner
             self.additive = bool(additive)
+            self.compute_dtype = tf.as_dtype(compute_dtype or dtype)
             self.scale = None if additive else tf.Variable(tf.ones([mask.shape[-1]], dtype), name="scale")
             super().__init__(
                 forward_min_event_ndims=mask.ndim,
@@ -112,7 +123,7 @@ class AffineCoupling(OnePassBijector):
         """(s, t), zero on the masked units, for a masked input with any batch shape."""
         ndims = self._event_shape.rank
         flat, batch_shape = flatten_batch(masked, ndims)
-        out = self.conditioner(flat)
+        out = tf.cast(self.conditioner(tf.cast(flat, self.compute_dtype)), self.dtype)
         channels = self._event_shape[-1]
         k = 1 if self.additive else 2
         if out.shape[-1] is not None and out.shape[-1] != k * channels:

@@ -24,13 +24,23 @@ __all__ = ["RealNVP"]
 tfb, tfd = tfp.bijectors, tfp.distributions
 
 
+class _TrainingCall:
+    """A fresh truthy token per `log_prob(x, training=True)` call. TFP keys its bijector cache
+    on the call's keyword arguments: with a new token, a second training call on the same tensor
+    is evaluated again (and updates the batch-norm statistics again) instead of being served from
+    the cache, while `inverse` and its log-det inside one call still share a single pass."""
+
+    def __bool__(self):
+        return True
+
+
 def _split_kwargs(kwargs):
     """`training=` (and TFP's own `bijector_kwargs=`) go to the bijector."""
     kwargs = dict(kwargs)
     distribution_kwargs = dict(kwargs.pop("distribution_kwargs", {}))
     bijector_kwargs = dict(kwargs.pop("bijector_kwargs", {}))
     if "training" in kwargs:
-        bijector_kwargs["training"] = kwargs.pop("training")
+        bijector_kwargs["training"] = _TrainingCall() if kwargs.pop("training") else False
     if kwargs:
         raise TypeError(f"unexpected keyword arguments {sorted(kwargs)}; RealNVP takes `training=`")
     return distribution_kwargs, bijector_kwargs
@@ -39,8 +49,8 @@ def _split_kwargs(kwargs):
 class _Builder:
     """Creates the layers with deterministic seeds and the shared hyper-parameters."""
 
-    def __init__(self, dtype, seed, additive, batch_norm, momentum):
-        self.dtype, self.seed, self.additive = dtype, seed, additive
+    def __init__(self, dtype, seed, additive, batch_norm, momentum, compute_dtype=None):
+        self.dtype, self.seed, self.additive, self.compute_dtype = dtype, seed, additive, compute_dtype
         self.batch_norm, self.momentum = batch_norm, momentum
         self.count = 0
 
@@ -48,7 +58,16 @@ class _Builder:
         self.count += 1
         k = 1 if self.additive else 2
         net = make_net(num_outputs=k, dtype=self.dtype, seed=1000 * self.seed + 10 * self.count)
-        layers = [AffineCoupling(mask, net, additive=self.additive, dtype=self.dtype, name=f"coupling{self.count}")]
+        layers = [
+            AffineCoupling(
+                mask,
+                net,
+                additive=self.additive,
+                dtype=self.dtype,
+                compute_dtype=self.compute_dtype,
+                name=f"coupling{self.count}",
+            )
+        ]
         if self.batch_norm:
             layers.append(
                 MovingAverageBatchNorm(
@@ -73,6 +92,9 @@ class RealNVP(tfd.TransformedDistribution):
 
     Vectors `[D]`: `num_couplings` couplings with alternating masks and MLP conditioners,
     optional batch norm after each.
+
+    `compute_dtype` (mixed precision, e.g. `tf.float16` on GPUs) runs the conditioner networks
+    in that dtype; variables, transforms, log-dets and `log_prob` stay in `dtype`.
 
     The latent has the data's shape: `encode(x)` / `decode(z)`, and `split_latents(z)` gives
     the per-scale parts. `log_prob(x, training=True)` uses and updates the batch-norm
@@ -107,6 +129,7 @@ class RealNVP(tfd.TransformedDistribution):
         batch_norm_momentum=0.9,
         additive=False,
         dtype=tf.float32,
+        compute_dtype=None,
         seed=0,
         validate_args=False,
         name="RealNVP",
@@ -115,7 +138,7 @@ class RealNVP(tfd.TransformedDistribution):
         event_shape = tuple(int(d) for d in event_shape)
         if len(event_shape) not in (1, 3) or min(event_shape) < 1:
             raise ValueError(f"`event_shape` must be [D] or [H, W, C] with positive sizes, got {event_shape}")
-        builder = _Builder(dtype, seed, additive, batch_norm, batch_norm_momentum)
+        builder = _Builder(dtype, seed, additive, batch_norm, batch_norm_momentum, compute_dtype)
         if len(event_shape) == 3:
             self._check_image_shape(event_shape, num_scales)
             flow = self._image_flow(builder, event_shape, 0, num_scales, num_blocks, hidden_channels)
@@ -235,6 +258,29 @@ class RealNVP(tfd.TransformedDistribution):
     def bits_per_dim(self, x, training=False):
         """-log_prob(x) / (D ln 2) for dequantized pixels x (or vectors: nats -> bits per dim)."""
         return -self.log_prob(x, training=training) / (self.num_dims * np.log(2.0))
+
+    def discrete_bits_per_dim(self, images, draws=1, seed=(0, 0)):
+        """Mean bits/dim of integer images [N, H, W, C] in [0, pixel_levels): each of `draws`
+        uniform dequantizations x = pixel + U[0, 1) is scored and the results averaged (an upper
+        bound on the discrete model's bits/dim; Theis et al. 2016). Returns a [N] tensor."""
+        if not self.pixel_levels:
+            raise ValueError("discrete_bits_per_dim is for image flows (built with `pixel_levels`)")
+        images = tf.convert_to_tensor(images)
+        if images.dtype.is_floating or images.dtype.is_complex or images.dtype == tf.bool:
+            raise ValueError(f"`images` must be integer pixels, got dtype {images.dtype.name}")
+        if images.shape.rank != 4 or tuple(images.shape[1:]) != self._event_shape_tuple:
+            raise ValueError(
+                f"`images` must have shape [N, {', '.join(map(str, self._event_shape_tuple))}], got {images.shape}"
+            )
+        low, high = int(tf.reduce_min(images)), int(tf.reduce_max(images))
+        if low < 0 or high >= self.pixel_levels:
+            raise ValueError(f"pixels must be in [0, {self.pixel_levels}), got values in [{low}, {high}]")
+        pixels = tf.cast(images, self.dtype)
+        total = 0.0
+        for i in range(draws):
+            noise = tf.random.stateless_uniform(tf.shape(pixels), seed=[seed[0], seed[1] + i], dtype=self.dtype)
+            total += self.bits_per_dim(pixels + noise)
+        return total / draws
 
     @property
     def regularization_variables(self):

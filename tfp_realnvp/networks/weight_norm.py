@@ -41,7 +41,9 @@ class WeightNormDense(_WeightNorm):
         super().__init__([in_features, out_features], dtype, seed, name)
 
     def __call__(self, x):
-        return tf.matmul(x, self.kernel) + self.b
+        # The layers compute in the input's dtype (mixed precision: float16/bfloat16 inputs,
+        # float32 variables); the casts are no-ops otherwise.
+        return tf.matmul(x, tf.cast(self.kernel, x.dtype)) + tf.cast(self.b, x.dtype)
 
 
 class WeightNormConv2D(_WeightNorm):
@@ -51,7 +53,7 @@ class WeightNormConv2D(_WeightNorm):
         super().__init__([kernel_size, kernel_size, in_channels, out_channels], dtype, seed, name)
 
     def __call__(self, x):
-        return tf.nn.conv2d(x, self.kernel, strides=1, padding="SAME") + self.b
+        return tf.nn.conv2d(x, tf.cast(self.kernel, x.dtype), strides=1, padding="SAME") + tf.cast(self.b, x.dtype)
 
 
 class ZeroDense(tf.Module):
@@ -64,7 +66,7 @@ class ZeroDense(tf.Module):
             self.b = tf.Variable(tf.zeros([out_features], dtype), name="bias")
 
     def __call__(self, x):
-        return tf.matmul(x, self.w) + self.b
+        return tf.matmul(x, tf.cast(self.w, x.dtype)) + tf.cast(self.b, x.dtype)
 
 
 class ZeroConv2D(tf.Module):
@@ -77,4 +79,4 @@ class ZeroConv2D(tf.Module):
             self.b = tf.Variable(tf.zeros([out_channels], dtype), name="bias")
 
     def __call__(self, x):
-        return tf.nn.conv2d(x, self.w, strides=1, padding="SAME") + self.b
+        return tf.nn.conv2d(x, tf.cast(self.w, x.dtype), strides=1, padding="SAME") + tf.cast(self.b, x.dtype)

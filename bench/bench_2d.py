@@ -1,0 +1,154 @@
+"""2-D densities: the default vector Real NVP vs TFP's tfb.RealNVP in the same run.
+
+    python bench/bench_2d.py                               # 4 datasets x 3 seeds + TFP seed 0 (~40 min)
+    python bench/bench_2d.py --datasets moons --seeds 0 --no_peer
+
+The peers' protocol (../shared/peers/toy2d.py, peerutil.py): 50,000 training points in the
+batch order `toy2d.batch_schedule(50000, 512, steps, seed=0)`, Adam 1e-3, 3000 steps, test on the
+20,000 held-out points: test NLL, the paired KL (mean of log p - log q over the test points, the
+true log p from toy2d) with its standard error, every 250 steps. Ours is what a user builds:
+`tfp_realnvp.RealNVP(event_shape=(2,), seed=s)` trained by `tfp_realnvp.Trainer` with its
+defaults (tanh-bounded scales, batch norm, global-norm clip 100, XLA on). The init seed varies, the
+data order is fixed (as for the peers' `--seed`).
+"""
+
+import argparse
+import math
+import sys
+import time
+
+import numpy as np
+from common import run_peer, write_result
+
+TARGETS = {"moons": 0.02, "eight_gaussians": 0.10, "checkerboard": 0.10, "rings": 0.30}
+
+
+def train_ours(name, seed, steps, eval_every, jit):
+    import peerutil
+    import tensorflow as tf
+    import toy2d
+
+    from tfp_realnvp import RealNVP
+    from tfp_realnvp.training import NonFiniteLossError, TrainConfig, Trainer
+
+    train, test = toy2d.load(name)
+    batches = train[toy2d.batch_schedule(len(train), 512, steps, seed=0)].astype(np.float32)
+    dataset = tf.data.Dataset.from_tensor_slices(batches).prefetch(tf.data.AUTOTUNE)
+    config = TrainConfig(
+        steps=steps,
+        batch_size=512,
+        learning_rate=1e-3,
+        log_every=steps,
+        eval_every=eval_every,
+        checkpoint_every=steps,
+        jit_compile=jit,
+        seed=seed,
+    )
+    trainer = Trainer(lambda: RealNVP(event_shape=(2,), seed=seed), config)
+    test32 = test.astype(np.float32)
+
+    def eval_fn(flow):
+        lq = np.concatenate([flow.log_prob(test32[i : i + 5000]).numpy() for i in range(0, len(test32), 5000)])
+        m = peerutil.toy_metrics(name, lq)
+        return {k: m[k] for k in ("test_nll", "paired_kl", "paired_kl_stderr", "n_test_nonfinite")}
+
+    status = "ok"
+    try:
+        history = trainer.fit(dataset, eval_fn=eval_fn, verbose=False)
+    except NonFiniteLossError as err:
+        status, history = f"non-finite: {err}", {"eval": [], "first_step_seconds": None, "train_seconds": None}
+    evals = history["eval"]
+    flow = trainer.flow
+    flow.draw_samples(20000, seed=(0, 0))
+    t0 = time.perf_counter()
+    samples = flow.draw_samples(20000, seed=(0, 1)).numpy()
+    sample_seconds = time.perf_counter() - t0
+    steady = (history["train_seconds"] or 0.0) - (history["first_step_seconds"] or 0.0)
+    record = {
+        "peer": "tfp_realnvp.RealNVP(event_shape=(2,))",
+        "dataset": name,
+        "seed": seed,
+        "status": status,
+        "n_params": int(sum(np.prod(v.shape) for v in flow.trainable_variables)),
+        "steps_done": trainer.current_step,
+        "first_step_seconds": history["first_step_seconds"],
+        "train_steps_per_s": (trainer.current_step - 1) / steady if steady else None,
+        "history": evals,
+        "final": evals[-1] if evals else None,
+        "samples_per_s": 20000 / sample_seconds,
+        "sample_nonfinite": int(np.sum(~np.isfinite(samples))),
+        "jit_compile": jit,
+    }
+    for threshold in (0.05, 0.02):
+        hit = next((e for e in evals if e["paired_kl"] <= threshold), None)
+        record[f"seconds_to_kl_{threshold}"] = hit["train_seconds"] if hit else None
+        record[f"step_to_kl_{threshold}"] = hit["step"] if hit else None
+    return record
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--datasets", nargs="+", default=list(TARGETS))
+    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    p.add_argument("--steps", type=int, default=3000)
+    p.add_argument("--eval_every", type=int, default=250)
+    p.add_argument("--no_jit", action="store_true")
+    p.add_argument("--no_peer", action="store_true", help="skip the TFP tfb.RealNVP rerun")
+    p.add_argument("--tag", default="")
+    args = p.parse_args()
+    rows = []
+    for name in args.datasets:
+        runs = [train_ours(name, seed, args.steps, args.eval_every, not args.no_jit) for seed in args.seeds]
+        peer = None
+        if not args.no_peer:
+            peer = run_peer(
+                "tfp_realnvp_2d.py",
+                ["--datasets", name, "--steps", str(args.steps), "--tag", "_rerun"],
+                f"tfp_realnvp_2d_graph_rerun_{name}.json",
+            )
+        record = {"benchmark": "2d", "dataset": name, "steps": args.steps, "ours": runs, "tfp_realnvp": peer}
+        write_result(record, f"2d_{name}{args.tag}.json")
+        rows.append(record)
+        _print_rows([record])
+    print("\nall datasets:")
+    _print_rows(rows)
+
+
+def _fmt(x, spec=".3f"):
+    return "—" if x is None or (isinstance(x, float) and math.isnan(x)) else format(x, spec)
+
+
+def _print_rows(rows):
+    print(
+        "| dataset | model | seed | status | test NLL | paired KL ± se | target | s to KL<=0.05 | s to KL<=0.02 "
+        "| steps/s | first step s |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for rec in rows:
+        name = rec["dataset"]
+        for r in rec["ours"]:
+            f = r["final"] or {}
+            print(
+                f"| {name} | ours | {r['seed']} | {r['status'][:30]} | {_fmt(f.get('test_nll'))} | "
+                f"{_fmt(f.get('paired_kl'))} ± {_fmt(f.get('paired_kl_stderr'))} | {TARGETS[name]} | "
+                f"{_fmt(r['seconds_to_kl_0.05'], '.1f')} | {_fmt(r['seconds_to_kl_0.02'], '.1f')} | "
+                f"{_fmt(r['train_steps_per_s'], '.1f')} | {_fmt(r['first_step_seconds'], '.1f')} |"
+            )
+        peer = rec.get("tfp_realnvp")
+        if peer:
+            f = peer.get("final") or {}
+            print(
+                f"| {name} | tfb.RealNVP | 0 | {peer['status'][:30]} | {_fmt(f.get('test_nll'))} | "
+                f"{_fmt(f.get('paired_kl'))} ± {_fmt(f.get('paired_kl_stderr'))} | | | | "
+                f"{_fmt(peer.get('train_steps_per_s'), '.1f')} | {_fmt(peer.get('first_step_seconds'), '.1f')} |"
+            )
+        kls = [r["final"]["paired_kl"] for r in rec["ours"] if r["final"]]
+        if kls:
+            print(
+                f"{name}: ours mean KL over {len(kls)} seeds {np.mean(kls):.4f}, worst {max(kls):.4f}; "
+                f"non-finite runs {sum(r['status'] != 'ok' for r in rec['ours'])}"
+            )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,106 @@
+"""How close the digits training step runs to this machine's arithmetic limit.
+
+    python bench/bench_flops.py
+
+FLOPs of one training step (log_prob + gradient, batch 64, default digits model) are counted
+from the traced graph's ops by TensorFlow's profiler (float_operation: convolutions, matmuls and
+elementwise ops with registered FLOP counts). The machine's limit is measured in the same run: a
+2048x2048 float32 matmul and a 3x3 64->64 convolution on [64, 32, 32, 64], best of 10. Achieved
+FLOP/s = step FLOPs / steady step time (graph and XLA); the ratio to the measured limit says how
+much of the step is arithmetic and how much is overhead.
+"""
+
+import sys
+import time
+
+import numpy as np
+import tensorflow as tf
+from common import write_result
+
+
+def best_seconds(fn, repeats=10):
+    fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def machine_flops():
+    a = tf.random.normal([2048, 2048])
+    matmul = tf.function(lambda: tf.reduce_sum(tf.matmul(a, a)))
+    x, k = tf.random.normal([64, 32, 32, 64]), tf.random.normal([3, 3, 64, 64])
+    conv = tf.function(lambda: tf.reduce_sum(tf.nn.conv2d(x, k, 1, "SAME")))
+    return {
+        "matmul_flops_per_s": 2 * 2048**3 / best_seconds(lambda: matmul().numpy()),
+        "conv_flops_per_s": 2 * 64 * 32 * 32 * 64 * 9 * 64 / best_seconds(lambda: conv().numpy()),
+    }
+
+
+def step_flops(flow, x):
+    variables = flow.trainable_variables
+
+    @tf.function
+    def step(x):
+        with tf.GradientTape() as tape:
+            loss = -tf.reduce_mean(flow.log_prob(x, training=True))
+        return tape.gradient(loss, variables)
+
+    graph = step.get_concrete_function(x).graph
+    opts = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
+    opts["output"] = "none"
+    return tf.compat.v1.profiler.profile(graph, options=opts).total_float_ops
+
+
+def step_seconds(flow, x, jit):
+    variables = flow.trainable_variables
+
+    @tf.function(jit_compile=jit)
+    def step(x):
+        with tf.GradientTape() as tape:
+            loss = -tf.reduce_mean(flow.log_prob(x, training=True))
+        return tape.gradient(loss, variables)
+
+    return best_seconds(lambda: [g.numpy() for g in step(x)][0], repeats=30)
+
+
+def main():
+    from tfp_realnvp.experiment import ExperimentConfig, build_flow
+
+    flow = build_flow(ExperimentConfig(), (8, 8, 1), 17)
+    x = tf.random.stateless_uniform([64, 8, 8, 1], seed=[1, 2], maxval=17.0)
+    flops = step_flops(flow, x)
+    limit = machine_flops()
+    record = {
+        "benchmark": "flops",
+        "model": "default digits RealNVP",
+        "batch": 64,
+        "step_flops": flops,
+        "params": int(sum(np.prod(v.shape) for v in flow.trainable_variables)),
+        **limit,
+    }
+    best = max(limit.values())
+    for jit in (False, True):
+        seconds = step_seconds(flow, x, jit)
+        key = "xla" if jit else "graph"
+        record[f"{key}_step_seconds"] = seconds
+        record[f"{key}_achieved_flops_per_s"] = flops / seconds
+        record[f"{key}_fraction_of_measured_limit"] = flops / seconds / best
+    write_result(record, "flops.json")
+    print(f"step: {flops / 1e9:.3f} GFLOP (batch 64, {record['params']:,} params)")
+    print(
+        f"machine: matmul {limit['matmul_flops_per_s'] / 1e9:.1f} GFLOP/s, conv {limit['conv_flops_per_s'] / 1e9:.1f} "
+        "GFLOP/s"
+    )
+    for key in ("graph", "xla"):
+        print(
+            f"{key}: {record[f'{key}_step_seconds'] * 1e3:.1f} ms/step, "
+            f"{record[f'{key}_achieved_flops_per_s'] / 1e9:.2f} GFLOP/s = "
+            f"{record[f'{key}_fraction_of_measured_limit']:.1%} of the measured limit"
+        )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
