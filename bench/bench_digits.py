@@ -165,6 +165,7 @@ def main():
     p.add_argument("--glow_size_hidden", type=int, default=10, help="our width at tfb.Glow's parameter count")
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--jit", action="store_true")
+    p.add_argument("--protocol_graph", action="store_true", help="also run the protocol part without XLA")
     p.add_argument("--part", help=argparse.SUPPRESS)
     p.add_argument("--hidden", type=int, default=32, help=argparse.SUPPRESS)
     p.add_argument("--json_out", help=argparse.SUPPRESS)
@@ -177,7 +178,7 @@ def main():
     common = ["--seconds", str(args.seconds), "--eval_every", str(args.eval_every), "--lr", str(args.lr)]
     for part in parts:
         if part in ("protocol", "validated"):
-            for jit in (False, True) if part == "protocol" else (True,):
+            for jit in (False, True) if (part == "protocol" and args.protocol_graph) else (True,):
                 key = f"{part}{'_xla' if jit else ''}"
                 extra = ["--jit"] if jit else []
                 record["parts"][key] = run_self(
