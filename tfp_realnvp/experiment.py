@@ -122,16 +122,21 @@ def _mixed_dtype():
     return tf.float16 if tf.config.list_logical_devices("GPU") else tf.bfloat16
 
 
-def restore_flow(model_dir: str) -> tuple[RealNVP, ExperimentConfig]:
-    """Rebuild the flow from `model_dir/config.json` and load its latest checkpoint."""
+def restore_flow(model_dir: str, which: str = "best") -> tuple[RealNVP, ExperimentConfig]:
+    """Rebuild the flow from `model_dir/config.json` and load a checkpoint: `which="best"` (the
+    validation-chosen weights, which are also the exported ones; the latest when the run kept no
+    best) or `"latest"`."""
+    if which not in ("best", "latest"):
+        raise ValueError(f"`which` must be 'best' or 'latest', got {which!r}")
     path = os.path.join(model_dir, "config.json")
     if not os.path.exists(path):
         raise FileNotFoundError(f"no config.json in {model_dir!r}: not a training run directory")
     with open(path) as f:
         saved = json.load(f)
-    config = ExperimentConfig(**{k: v for k, v in saved["config"].items()})
+    config = ExperimentConfig(**saved["config"])
     flow = build_flow(config, tuple(saved["event_shape"]), saved["levels"])
-    latest = tf.train.latest_checkpoint(os.path.join(model_dir, "checkpoints"))
+    best = tf.train.latest_checkpoint(os.path.join(model_dir, "best")) if which == "best" else None
+    latest = best or tf.train.latest_checkpoint(os.path.join(model_dir, "checkpoints"))
     if latest is None:
         raise FileNotFoundError(f"no checkpoint in {os.path.join(model_dir, 'checkpoints')!r}")
     tf.train.Checkpoint(flow=flow).restore(latest).expect_partial()
