@@ -45,7 +45,8 @@ def _peer_batches(batch_size):
         while True:
             yield (stream.next() * digits_data.LEVELS).reshape(batch_size, 8, 8, 1).astype(np.float32)
 
-    return tf.data.Dataset.from_generator(gen, output_signature=tf.TensorSpec([batch_size, 8, 8, 1], tf.float32))
+    dataset = tf.data.Dataset.from_generator(gen, output_signature=tf.TensorSpec([batch_size, 8, 8, 1], tf.float32))
+    return dataset.prefetch(4)  # the Python generator runs ahead of the step instead of inside it
 
 
 def _test_points():

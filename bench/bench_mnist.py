@@ -38,6 +38,7 @@ def train_ours(args):
             yield _pixels(stream.next())
 
     dataset = tf.data.Dataset.from_generator(gen, output_signature=tf.TensorSpec([64, 28, 28, 1], tf.float32))
+    dataset = dataset.prefetch(4)  # the Python generator runs ahead of the step instead of inside it
     subset = _pixels(mnist_data.eval_subset(transform="none")[0])
     config = TrainConfig(
         steps=10**7,
