@@ -34,7 +34,7 @@ class ExperimentConfig:
     mixed_precision: bool = False  # conditioners in float16 on GPUs (bfloat16 on CPUs); log-dets, loss in float32
     # training
     batch_size: int = 64
-    steps: int = 2000
+    steps: int = 600
     epochs: int = 0  # > 0 overrides `steps`
     learning_rate: float = 1e-3
     warmup_steps: int = 0
@@ -43,7 +43,7 @@ class ExperimentConfig:
     clip_norm: float | None = 100.0
     jit_compile: bool = True
     seed: int = 0
-    eval_every: int = 0
+    eval_every: int = 50
     checkpoint_every: int = 500
     log_every: int = 50
     test_draws: int = 4
