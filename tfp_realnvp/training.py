@@ -108,10 +108,6 @@ class _Schedule(tf_keras.optimizers.schedules.LearningRateSchedule):
         return {"base": self.base, "warmup": self.warmup, "total": self.total, "decay": self.decay}
 
 
-def _finite(x):
-    return tf.reduce_all(tf.math.is_finite(x))
-
-
 class Trainer:
     """Maximum-likelihood training of a flow built by `flow_fn()` inside `strategy.scope()`.
 
