@@ -54,10 +54,19 @@ def test_mirrored_two_devices_equals_one_device_on_the_same_global_batches(mirro
         assert_same(values[:1], values[1:])
 
 
-def test_xla_step_under_mirrored_matches_the_graph_step(mirrored):
+def test_xla_request_under_mirrored_falls_back_to_the_graph_step(mirrored, caplog):
     graph = Trainer(small_flow64, config(3), strategy=mirrored)
     graph.fit(digits_dataset(), verbose=False)
     xla = Trainer(small_flow64, config(3, jit_compile=True), strategy=mirrored)
+    xla.fit(digits_dataset(), verbose=False)
+    assert_same(weights(graph), weights(xla), rtol=1e-12, atol=1e-12)
+    assert "jit_compile is ignored with 2 replicas" in caplog.text
+
+
+def test_xla_step_on_one_device_matches_the_graph_step():
+    graph = Trainer(small_flow64, config(3))
+    graph.fit(digits_dataset(), verbose=False)
+    xla = Trainer(small_flow64, config(3, jit_compile=True))
     xla.fit(digits_dataset(), verbose=False)
     assert_same(weights(graph), weights(xla), rtol=1e-6, atol=1e-9)  # float64: only op-order rounding differs
 

@@ -9,6 +9,7 @@ import time
 import numpy as np
 import tensorflow as tf
 import tf_keras
+from absl import logging
 
 from tfp_realnvp.optim import FusedAdam
 
@@ -159,7 +160,15 @@ class Trainer:
 
     def _make_train_step(self):
         replica_fn = self._replica_grads
-        if self.config.jit_compile:
+        if self.config.jit_compile and self.strategy.num_replicas_in_sync > 1:
+            # The synchronized batch norm all-reduces inside the step, which XLA on CPU rejects here
+            # ("collective ... expected type"): multi-replica steps run as plain graphs.
+            logging.warning(
+                "jit_compile is ignored with %d replicas: synchronized batch norm needs "
+                "cross-replica collectives inside the step",
+                self.strategy.num_replicas_in_sync,
+            )
+        elif self.config.jit_compile:
             replica_fn = tf.function(replica_fn, jit_compile=True)
 
         def step_fn(iterator):
