@@ -28,10 +28,10 @@ from common import peak_rss_mb, run_peer, run_self, write_result
 BUDGET = 300.0
 
 
-def _flow(hidden, seed=0):
+def _flow(hidden, dropout=0.0, seed=0):
     from tfp_realnvp.experiment import ExperimentConfig, build_flow
 
-    return build_flow(ExperimentConfig(hidden_channels=hidden, seed=seed), (8, 8, 1), 17)
+    return build_flow(ExperimentConfig(hidden_channels=hidden, dropout=dropout, seed=seed), (8, 8, 1), 17)
 
 
 def _peer_batches(batch_size):
@@ -71,8 +71,9 @@ def _train(args, dataset, val_points=None):
         eval_every=args.eval_every,
         checkpoint_every=10**7,
         jit_compile=args.jit,
+        ema_decay=args.ema_decay,
     )
-    trainer = Trainer(lambda: _flow(args.hidden), config)
+    trainer = Trainer(lambda: _flow(args.hidden, args.dropout), config)
 
     def eval_fn(flow):
         result = {"test_bpd": evaluate(flow, test)}
@@ -157,7 +158,15 @@ PARTS = {"protocol": part_protocol, "validated": part_validated, "speed": part_s
 def child(args):
     """Run one part in this process and write its JSON (called through run_self)."""
     record = PARTS[args.part](args)
-    record.update(part=args.part, hidden=args.hidden, jit=args.jit, seconds=args.seconds, peak_rss_mb=peak_rss_mb())
+    record.update(
+        part=args.part,
+        hidden=args.hidden,
+        jit=args.jit,
+        seconds=args.seconds,
+        ema_decay=args.ema_decay,
+        dropout=args.dropout,
+        peak_rss_mb=peak_rss_mb(),
+    )
     with open(args.json_out, "w") as f:
         json.dump(record, f, default=float)
 
@@ -172,6 +181,9 @@ def main():
     p.add_argument("--glow_size_hidden", type=int, default=10, help="our width at tfb.Glow's parameter count")
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--jit", action="store_true")
+    p.add_argument("--ema_decay", type=float, default=0.0, help="evaluate a moving average of the weights")
+    p.add_argument("--dropout", type=float, default=0.0, help="dropout in the conditioners")
+    p.add_argument("--tag", default="", help="suffix of the result file")
     p.add_argument("--protocol_graph", action="store_true", help="also run the protocol part without XLA")
     p.add_argument("--part", help=argparse.SUPPRESS)
     p.add_argument("--hidden", type=int, default=32, help=argparse.SUPPRESS)
@@ -183,6 +195,7 @@ def main():
     record = {"benchmark": "digits", "budget_seconds": args.seconds, "parts": {}}
     me = os.path.abspath(__file__)
     common = ["--seconds", str(args.seconds), "--eval_every", str(args.eval_every), "--lr", str(args.lr)]
+    common += ["--ema_decay", str(args.ema_decay), "--dropout", str(args.dropout)]
     for part in parts:
         if part in ("protocol", "validated"):
             for jit in (False, True) if (part == "protocol" and args.protocol_graph) else (True,):
@@ -221,7 +234,8 @@ def main():
                 {k: glow.get(k) for k in ("n_params", "train_images_per_s", "first_step_seconds", "samples_per_s")},
                 flush=True,
             )
-    write_result(record, "digits" + ("_" + "_".join(parts) if args.only else "") + ".json")
+    record["recipe"] = {"lr": args.lr, "ema_decay": args.ema_decay, "dropout": args.dropout}
+    write_result(record, "digits" + ("_" + "_".join(parts) if args.only else "") + args.tag + ".json")
     _table(record)
 
 

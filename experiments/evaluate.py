@@ -22,8 +22,6 @@ flags.DEFINE_integer("batch_size", 500, "Evaluation batch size")
 
 def main(argv):
     del argv
-    import numpy as np
-
     from tfp_realnvp.experiment import ExperimentConfig, load_data, restore_flow
     from tfp_realnvp.training import evaluate
 
@@ -34,7 +32,7 @@ def main(argv):
             flow, config = restore_flow(FLAGS.model_dir)
             config.dataset = FLAGS.dataset or config.dataset
             config.data_dir = FLAGS.data_dir or config.data_dir
-            log_prob = None
+            model = flow
         else:
             from tfp_realnvp.export import load_exported
 
@@ -42,19 +40,11 @@ def main(argv):
             if not FLAGS.dataset:
                 sys.exit("error: --saved_model needs --dataset")
             config = ExperimentConfig(dataset=FLAGS.dataset, data_dir=FLAGS.data_dir)
-            log_prob = served.signatures["log_prob"]
+            signature = served.signatures["log_prob"]
+            model = lambda x: signature(images=x)["log_prob"]
         d = load_data(config)
         points = d.test if d.levels is None else _dequantized(d, FLAGS.test_draws)
-        if log_prob is None:
-            bpd = evaluate(flow, points, FLAGS.batch_size)
-        else:
-            import tensorflow as tf
-
-            total = sum(
-                float(tf.reduce_sum(log_prob(images=tf.constant(points[i : i + FLAGS.batch_size]))["log_prob"]))
-                for i in range(0, len(points), FLAGS.batch_size)
-            )
-            bpd = -total / (len(points) * int(np.prod(points.shape[1:])) * np.log(2.0))
+        bpd = evaluate(model, points, FLAGS.batch_size)
     except (ValueError, FileNotFoundError) as err:
         sys.exit(f"error: {err}")
     unit = f"bits/dim ({d.levels}-level pixels)" if d.levels else "bits/dim"

@@ -5,6 +5,7 @@ python experiments/train.py --dataset=mnist --data_dir=../shared/data/mnist --nu
 python experiments/train.py --dataset=moons --steps=3000 --strategy=mirrored --num_cpu_devices=2
 """
 
+import dataclasses
 import os
 import sys
 
@@ -23,18 +24,21 @@ flags.DEFINE_integer("num_blocks", 2, "Residual blocks per conditioner (images)"
 flags.DEFINE_integer("hidden_channels", 32, "Conditioner feature maps at the first scale (doubles per scale)")
 flags.DEFINE_integer("num_couplings", 8, "Couplings (vectors)")
 flags.DEFINE_list("hidden_units", ["256", "256"], "MLP conditioner widths (vectors)")
-flags.DEFINE_bool("batch_norm", True, "Moving-average batch norm after every coupling")
+flags.DEFINE_float("dropout", 0.0, "Dropout inside the conditioner ResNets while training (images)")
+flags.DEFINE_bool("batch_norm", None, "Moving-average batch norm after every coupling (default: images yes, 2-D no)")
+flags.DEFINE_float("batch_norm_momentum", 0.9, "Running-statistics momentum of the batch norm")
 flags.DEFINE_bool("additive", False, "NICE additive couplings instead of affine")
-flags.DEFINE_integer("batch_size", 64, "Global batch size (split across replicas)")
-flags.DEFINE_integer(
-    "steps", 600, "Training steps (digits overfits after ~400 at the defaults: bench/results/digits.json)"
-)
+flags.DEFINE_integer("batch_size", None, "Global batch size, split across replicas (default: images 64, 2-D 512)")
+flags.DEFINE_integer("steps", None, "Training steps (default: images 600, 2-D 3000)")
 flags.DEFINE_integer("epochs", 0, "If > 0, train this many epochs instead of --steps")
 flags.DEFINE_float("learning_rate", 1e-3, "Adam learning rate")
 flags.DEFINE_integer("warmup_steps", 0, "Linear learning-rate warm-up")
-flags.DEFINE_enum("decay", "none", ["none", "cosine"], "Learning-rate decay after warm-up")
-flags.DEFINE_float("l2", 5e-5, "L2 on the weight-norm scales (the paper's 5e-5)")
+flags.DEFINE_enum(
+    "decay", None, ["none", "cosine"], "Learning-rate decay after warm-up (default: images none, 2-D cosine)"
+)
+flags.DEFINE_float("l2", None, "L2 on the weight-norm scales (default: images the paper's 5e-5, 2-D 0)")
 flags.DEFINE_float("clip_norm", 100.0, "Global gradient-norm clip (0 disables)")
+flags.DEFINE_float("ema_decay", 0.0, "Evaluate and export a moving average of the weights with this decay (0: off)")
 flags.DEFINE_bool(
     "mixed_precision", False, "Conditioners in float16 (bfloat16 without a GPU); log-dets and loss stay float32"
 )
@@ -53,6 +57,7 @@ flags.DEFINE_integer(
     "exported weights are those with the best validation bits/dim",
 )
 flags.DEFINE_integer("checkpoint_every", 500, "Checkpoint every N steps")
+flags.DEFINE_integer("log_every", 50, "Progress, TensorBoard and history every N steps")
 flags.DEFINE_integer("test_draws", 4, "Uniform dequantizations averaged for test bits/dim")
 flags.DEFINE_integer(
     "validation_size",
@@ -80,36 +85,7 @@ def main(argv):
     from tfp_realnvp.training import NonFiniteLossError, make_strategy
 
     try:
-        config = ExperimentConfig(
-            dataset=FLAGS.dataset,
-            data_dir=FLAGS.data_dir,
-            num_scales=FLAGS.num_scales,
-            num_blocks=FLAGS.num_blocks,
-            hidden_channels=FLAGS.hidden_channels,
-            num_couplings=FLAGS.num_couplings,
-            hidden_units=tuple(int(h) for h in FLAGS.hidden_units),
-            batch_norm=FLAGS.batch_norm,
-            additive=FLAGS.additive,
-            batch_size=FLAGS.batch_size,
-            steps=FLAGS.steps,
-            epochs=FLAGS.epochs,
-            learning_rate=FLAGS.learning_rate,
-            warmup_steps=FLAGS.warmup_steps,
-            decay=FLAGS.decay,
-            l2=FLAGS.l2,
-            clip_norm=FLAGS.clip_norm or None,
-            jit_compile=FLAGS.jit_compile,
-            mixed_precision=FLAGS.mixed_precision,
-            seed=FLAGS.seed,
-            eval_every=FLAGS.eval_every,
-            checkpoint_every=FLAGS.checkpoint_every,
-            test_draws=FLAGS.test_draws,
-            model_dir=FLAGS.model_dir or os.path.join("runs", FLAGS.dataset),
-            export_dir=FLAGS.export_dir,
-            resume=FLAGS.resume,
-            num_samples=FLAGS.num_samples,
-            temperature=FLAGS.temperature,
-        )
+        config = _config_from_flags(ExperimentConfig)
         metrics = run_experiment(config, strategy=make_strategy(FLAGS.strategy))
     except (ValueError, FileNotFoundError, FileExistsError, NonFiniteLossError) as err:
         sys.exit(f"error: {err}")
@@ -129,6 +105,18 @@ def main(argv):
     for path in metrics["pictures"]:
         print(f"picture: {path}")
     print(f"metrics: {os.path.join(config.model_dir, 'metrics.json')}")
+
+
+def _config_from_flags(config_class):
+    """Every flag named like an ExperimentConfig field sets it; a few need converting."""
+    values = {f.name: FLAGS[f.name].value for f in dataclasses.fields(config_class) if f.name in FLAGS}
+    values.update(
+        hidden_units=tuple(int(h) for h in FLAGS.hidden_units),
+        clip_norm=FLAGS.clip_norm or None,
+        time_budget=FLAGS.time_budget or None,
+        model_dir=FLAGS.model_dir or os.path.join("runs", FLAGS.dataset),
+    )
+    return config_class(**values)
 
 
 if __name__ == "__main__":

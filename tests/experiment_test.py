@@ -96,12 +96,17 @@ def test_train_script_refuses_to_clobber_a_run_and_resumes(tmp_path):
         "--test_draws=1",
         "--num_samples=4",
         "--nojit_compile",
+        "--validation_size=30",
+        "--ema_decay=0.5",
         f"--model_dir={tmp_path}/r",
         f"--export_dir={tmp_path}/e",
     ]
     first = script(*common)
     assert first.returncode == 0, first.stderr[-2000:]
     assert "test bits/dim (17-level pixels)" in first.stdout
+    with open(tmp_path / "r" / "config.json") as f:
+        saved = json.load(f)["config"]  # every flag reaches the config; unset ones take the image recipe
+    assert (saved["validation_size"], saved["ema_decay"], saved["batch_norm"], saved["l2"]) == (30, 0.5, True, 5e-5)
     again = script(*common)
     assert again.returncode != 0 and "resume" in again.stderr
     more = script(*[a if not a.startswith("--steps") else "--steps=6" for a in common], "--resume")

@@ -34,6 +34,10 @@ def weights(trainer):
     return [v.numpy() for v in trainer.flow.variables]
 
 
+def weights_of(variables):
+    return [v.numpy() for v in variables]
+
+
 def assert_same(a, b, rtol=1e-5, atol=1e-6):
     assert len(a) == len(b)
     for x, y in zip(a, b):
@@ -127,6 +131,35 @@ def test_a_failed_checkpoint_write_leaves_the_previous_one_latest(tmp_path, monk
     assert_same(before, [v.numpy() for v in restored.variables])
 
 
+def test_weight_average_is_what_evaluation_sees_and_resumes_exactly(tmp_path):
+    plain = Trainer(small_flow64, config(4))
+    expected = [v.numpy() for v in plain.variables]
+    raw = []
+    plain.fit(digits_dataset(), verbose=False, callback=lambda step, logs: raw.append(weights_of(plain.variables)))
+    for t, values in enumerate(raw, 1):
+        d = min(0.9, (1 + t) / (10 + t))
+        expected = [d * e + (1 - d) * w for e, w in zip(expected, values)]
+
+    seen = []
+    averaged = Trainer(small_flow64, config(4, ema_decay=0.9), model_dir=str(tmp_path / "a"))
+    averaged.fit(
+        digits_dataset(), verbose=False, eval_fn=lambda flow: seen.append(weights_of(flow.trainable_variables)) or {}
+    )
+    assert_same(seen[-1], expected, rtol=1e-10, atol=1e-12)  # evaluation saw the average
+    assert_same(weights_of(averaged.variables), expected, rtol=1e-10, atol=1e-12)  # and the flow ends with it
+    assert not np.allclose(expected[0], raw[-1][0])
+    restored = small_flow64()
+    latest = tf.train.latest_checkpoint(str(tmp_path / "a" / "checkpoints"))
+    tf.train.Checkpoint(flow=restored).restore(latest).expect_partial()
+    assert_same(weights_of(restored.trainable_variables), raw[-1], rtol=1e-10, atol=1e-12)  # checkpoints: raw
+
+    first = Trainer(small_flow64, config(4, ema_decay=0.9), model_dir=str(tmp_path / "b"))
+    first.fit(digits_dataset(), steps=2, verbose=False)
+    second = Trainer(small_flow64, config(4, ema_decay=0.9), model_dir=str(tmp_path / "b"))
+    second.fit(digits_dataset(), resume=True, verbose=False)
+    assert_same(weights_of(second.variables), expected, rtol=1e-10, atol=1e-12)
+
+
 def test_config_validation():
     with pytest.raises(ValueError, match="steps"):
         TrainConfig(steps=0)
@@ -134,3 +167,5 @@ def test_config_validation():
         TrainConfig(learning_rate=-1.0)
     with pytest.raises(ValueError, match="decay"):
         TrainConfig(decay="linear")
+    with pytest.raises(ValueError, match="ema_decay"):
+        TrainConfig(ema_decay=1.0)

@@ -1,5 +1,6 @@
 """Training loop for Real NVP flows under any `tf.distribute` strategy, with exact resume."""
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -44,6 +45,7 @@ class TrainConfig:
     checkpoint_every: int = 500
     keep_checkpoints: int = 3
     jit_compile: bool = False
+    ema_decay: float = 0.0  # > 0: evaluate/export an exponential moving average of the weights
     seed: int = 0
 
     def __post_init__(self):
@@ -55,6 +57,8 @@ class TrainConfig:
             raise ValueError(f"`learning_rate` must be positive, got {self.learning_rate!r}")
         if self.l2 < 0 or self.warmup_steps < 0 or self.eval_every < 0:
             raise ValueError("`l2`, `warmup_steps` and `eval_every` must be >= 0")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ValueError(f"`ema_decay` must be in [0, 1), got {self.ema_decay!r}")
         if self.decay not in ("none", "cosine"):
             raise ValueError(f"`decay` must be 'none' or 'cosine', got {self.decay!r}")
         if self.clip_norm is not None and self.clip_norm <= 0:
@@ -134,7 +138,12 @@ class Trainer:
             self.schedule = _Schedule(config.learning_rate, config.warmup_steps, config.steps, config.decay)
             self.optimizer = FusedAdam(self.flow.trainable_variables, self.schedule, clip_norm=config.clip_norm)
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
-        self.variables = list(self.flow.trainable_variables)
+            self.variables = list(self.flow.trainable_variables)
+            self.averages = (
+                [tf.Variable(v, trainable=False, name=f"ema_{i}") for i, v in enumerate(self.variables)]
+                if config.ema_decay
+                else []
+            )
         self._regularized = list(self.flow.regularization_variables)
         self._train_step = None
 
@@ -177,13 +186,35 @@ class Trainer:
             nll, grads = tf.nest.map_structure(lambda t: self.strategy.experimental_local_results(t)[0], per_replica)
             self.optimizer.apply(grads, self.variables)
             self.step.assign_add(1)
+            if self.averages:
+                # tf.train.ExponentialMovingAverage's warm-up: short runs are not dominated by the init.
+                t = tf.cast(self.step, tf.float64)
+                decay = tf.minimum(tf.constant(self.config.ema_decay, tf.float64), (1.0 + t) / (10.0 + t))
+                for average, v in zip(self.averages, self.variables):
+                    d = tf.cast(decay, v.dtype)
+                    average.assign(d * average + (1.0 - d) * v)
             return nll
 
         return tf.function(step_fn)
 
     # ------------------------------------------------------------------ loop
     def _checkpoint(self):
-        return tf.train.Checkpoint(step=self.step, flow=self.flow, optimizer=self.optimizer)
+        return tf.train.Checkpoint(step=self.step, flow=self.flow, optimizer=self.optimizer, averages=self.averages)
+
+    @contextlib.contextmanager
+    def averaged_weights(self):
+        """Inside: the flow holds the moving average of its weights (with `ema_decay`; else unchanged)."""
+        if not self.averages:
+            yield self.flow
+            return
+        raw = [tf.identity(v.read_value()) for v in self.variables]
+        for v, average in zip(self.variables, self.averages):
+            v.assign(average.read_value())
+        try:
+            yield self.flow
+        finally:
+            for v, value in zip(self.variables, raw):
+                v.assign(value)
 
     def fit(
         self,
@@ -204,6 +235,9 @@ class Trainer:
         `callback(step, logs)` sees every logged step. With `select_on` (a key of `eval_fn`'s
         result, lower is better; e.g. validation bits/dim) the best weights seen are kept (and
         written to `model_dir/best/`) and put back into the flow when training ends.
+        With `config.ema_decay` the evaluations (and so the selection) see the moving average of
+        the weights, and training ends with the flow holding the selected or else the averaged
+        weights; checkpoints keep the raw weights and the averages, so resuming is exact.
         Returns the history dict (`history["best"]` holds the selected step and its metrics)."""
         steps = self.config.steps if steps is None else steps
         manager = None
@@ -261,12 +295,13 @@ class Trainer:
                 if callback:
                     callback(step, {"train_bpd": bpd, "seconds": train_seconds})
             if eval_fn and ((self.config.eval_every and step % self.config.eval_every == 0) or last_step):
-                result = dict(eval_fn(self.flow), step=step, train_seconds=train_seconds)
-                history["eval"].append(result)
-                if select_on and result[select_on] < history.get("best", {}).get(select_on, math.inf):
-                    history["best"] = result
-                    best_values = [v.numpy() for v in self.flow.variables]
-                    self._save_best()
+                with self.averaged_weights():
+                    result = dict(eval_fn(self.flow), step=step, train_seconds=train_seconds)
+                    history["eval"].append(result)
+                    if select_on and result[select_on] < history.get("best", {}).get(select_on, math.inf):
+                        history["best"] = result
+                        best_values = [v.numpy() for v in self.flow.variables]
+                        self._save_best()
                 if writer:
                     with writer.as_default(step=step):
                         for key, value in result.items():
@@ -282,6 +317,9 @@ class Trainer:
             writer.flush()
         if select_on and "best" in history:
             self._restore_best(best_values)
+        elif self.averages:
+            for v, average in zip(self.variables, self.averages):
+                v.assign(average.read_value())
         return history
 
     def _best_manager(self):
@@ -332,23 +370,17 @@ def write_json_atomic(path, obj):
     os.replace(tmp, path)
 
 
-def evaluate(flow, points, batch_size=500):
+def evaluate(model, points, batch_size=500):
     """Mean -log_prob / (D ln 2) (bits/dim) over `points` (dequantized pixels or vectors), in
-    batches through one compiled function (no retrace per batch size)."""
+    batches. `model`: a flow (its compiled `log_prob` when it has one: no retrace per batch
+    size) or any callable mapping a batch `[n, *event]` to `[n]` log-densities (e.g. a served
+    SavedModel signature)."""
     points = np.asarray(points)
     if not np.all(np.isfinite(points)):
         raise ValueError("evaluation points contain NaN or Inf")
-    fn = _compiled_log_prob(flow)
+    fn = getattr(model, "compiled_log_prob", None) or getattr(model, "log_prob", None) or model
+    dtype = getattr(model, "dtype", None) or tf.float32
     total = 0.0
     for i in range(0, len(points), batch_size):
-        total += float(tf.reduce_sum(fn(tf.constant(points[i : i + batch_size], flow.dtype))))
-    return -total / (len(points) * flow.num_dims * math.log(2.0))
-
-
-def _compiled_log_prob(flow):
-    fn = flow.__dict__.get("_compiled_log_prob")
-    if fn is None:
-        spec = tf.TensorSpec([None, *flow.event_shape], flow.dtype)
-        fn = tf.function(lambda x: flow.log_prob(x), input_signature=[spec])
-        flow.__dict__["_compiled_log_prob"] = fn  # a cache, not a tracked attribute
-    return fn
+        total += float(tf.reduce_sum(fn(tf.constant(points[i : i + batch_size], dtype))))
+    return -total / (points.size * math.log(2.0))

@@ -8,6 +8,7 @@ from tfp_realnvp.bijectors.affine_coupling import (
     half_mask,
 )
 from tfp_realnvp.bijectors.composition import FactorOut, FlowChain
+from tfp_realnvp.bijectors.invertible_linear import InvertibleLinear
 from tfp_realnvp.bijectors.moving_average_batch_norm import MovingAverageBatchNorm
 from tfp_realnvp.bijectors.one_pass import OnePassBijector
 from tfp_realnvp.bijectors.pixel_logit import PixelLogit
@@ -17,6 +18,7 @@ __all__ = [
     "AffineCoupling",
     "FactorOut",
     "FlowChain",
+    "InvertibleLinear",
     "MovingAverageBatchNorm",
     "OnePassBijector",
     "PixelLogit",

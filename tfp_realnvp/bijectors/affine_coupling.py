@@ -1,5 +1,7 @@
 """Masked affine coupling (Real NVP) and its additive special case (NICE)."""
 
+import inspect
+
 import numpy as np
 import tensorflow as tf
 
@@ -39,6 +41,13 @@ def half_mask(features: int, parity: int = 0) -> np.ndarray:
     return (first if parity == 0 else ~first).astype(np.float32)
 
 
+def _takes_training_keyword(fn):
+    try:
+        return "training" in inspect.signature(fn).parameters
+    except (TypeError, ValueError):  # callables without a Python signature
+        return False
+
+
 def _check_parity(parity):
     if parity not in (0, 1):
         raise ValueError(f"`parity` must be 0 or 1, got {parity!r}")
@@ -60,8 +69,9 @@ class AffineCoupling(OnePassBijector):
 
     The conditioner is any callable mapping `[N, *event_shape]` to `[N, *event_shape[:-1],
     k * C]` with `k = 1` (additive: t) or `k = 2` (raw s, then t), `C = event_shape[-1]`.
-    Batch dimensions of any rank are flattened before it is called. With `compute_dtype`
-    (e.g. `tf.float16` on GPUs: mixed precision) the conditioner runs in that dtype while the
+    Batch dimensions of any rank are flattened before it is called. A conditioner whose call
+    takes a `training` keyword (e.g. one with dropout) gets the flow's `training` flag. With
+    `compute_dtype` (e.g. `tf.float16` on GPUs: mixed precision) the conditioner runs in that dtype while the
     scale, the transform and the log-det stay in `dtype`; the coupling remains an exact inverse
     because both directions evaluate the conditioner on the same masked input. Keep its variables
     visible to `tf.Module` tracking (a `tf.Module` or a `tf_keras` layer, not a Keras 3 one).
@@ -81,6 +91,8 @@ class AffineCoupling(OnePassBijector):
       Dinh, Sohl-Dickstein & Bengio, Density estimation using Real NVP, arXiv:1605.08803.
       Dinh, Krueger & Bengio, NICE, arXiv:1410.8516.
     """
+
+    _takes_training = True
 
     def __init__(
         self,
@@ -104,6 +116,7 @@ class AffineCoupling(OnePassBijector):
             self._mask = tf.constant(mask, dtype=dtype)
             self._event_shape = tf.TensorShape(mask.shape)
             self.conditioner = conditioner
+            self._conditioner_takes_training = _takes_training_keyword(conditioner)
             self.additive = bool(additive)
             self.compute_dtype = tf.as_dtype(compute_dtype or dtype)
             self.scale = None if additive else tf.Variable(tf.ones([mask.shape[-1]], dtype), name="scale")
@@ -119,11 +132,12 @@ class AffineCoupling(OnePassBijector):
     def mask(self):
         return self._mask
 
-    def _log_scale_and_shift(self, masked):
+    def _log_scale_and_shift(self, masked, training):
         """(s, t), zero on the masked units, for a masked input with any batch shape."""
         ndims = self._event_shape.rank
         flat, batch_shape = flatten_batch(masked, ndims)
-        out = tf.cast(self.conditioner(tf.cast(flat, self.compute_dtype)), self.dtype)
+        kwargs = {"training": bool(training)} if self._conditioner_takes_training else {}
+        out = tf.cast(self.conditioner(tf.cast(flat, self.compute_dtype), **kwargs), self.dtype)
         channels = self._event_shape[-1]
         k = 1 if self.additive else 2
         if out.shape[-1] is not None and out.shape[-1] != k * channels:
@@ -140,16 +154,16 @@ class AffineCoupling(OnePassBijector):
             return tf.zeros(tf.shape(x)[: tf.rank(x) - self._event_shape.rank], x.dtype)
         return tf.reduce_sum(s, axis=list(range(-self._event_shape.rank, 0)))
 
-    def _forward_and_log_det(self, x, **kwargs):
+    def _forward_and_log_det(self, x, training=False):
         check_event_shape(x, self._event_shape, self.name)
         masked = x * self._mask
-        s, t = self._log_scale_and_shift(masked)
+        s, t = self._log_scale_and_shift(masked, training)
         y = x + t if s is None else masked + (1.0 - self._mask) * x * tf.exp(s) + t
         return y, self._log_det(s, x)
 
-    def _inverse_and_log_det(self, y, **kwargs):
+    def _inverse_and_log_det(self, y, training=False):
         check_event_shape(y, self._event_shape, self.name)
         masked = y * self._mask
-        s, t = self._log_scale_and_shift(masked)
+        s, t = self._log_scale_and_shift(masked, training)
         x = y - t if s is None else masked + (1.0 - self._mask) * (y - t) * tf.exp(-s)
         return x, -self._log_det(s, y)

@@ -14,7 +14,9 @@ class ResNetConditioner(tf.Module):
     (ReLU, 3x3 conv, ReLU, 3x3 conv, + skip) -> ReLU -> zero-initialised 3x3 out-conv.
     Every hidden conv is weight-normalized; the zero output layer makes a new coupling
     the identity. No batch norm inside, so the conditioner is the same function in
-    training and inference and under any distribution strategy.
+    training and inference and under any distribution strategy. `dropout` > 0 drops units
+    between the two convs of each block when called with `training=True` (as in Flow++,
+    arXiv:1902.00275: it regularizes small datasets); inference is deterministic.
     """
 
     def __init__(
@@ -23,6 +25,7 @@ class ResNetConditioner(tf.Module):
         hidden_channels=64,
         num_blocks=2,
         num_outputs=2,
+        dropout=0.0,
         dtype=tf.float32,
         seed=0,
         name="resnet_conditioner",
@@ -32,6 +35,9 @@ class ResNetConditioner(tf.Module):
             raise ValueError(
                 f"`hidden_channels` must be >= 1 and `num_blocks` >= 0, got {hidden_channels}, {num_blocks}"
             )
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"`dropout` must be in [0, 1), got {dropout}")
+        self.dropout = float(dropout)
         with self.name_scope:
             self.in_conv = WeightNormConv2D(in_channels, hidden_channels, dtype=dtype, seed=seed, name="in_conv")
             self.blocks = [
@@ -47,8 +53,11 @@ class ResNetConditioner(tf.Module):
             ]
             self.out_conv = ZeroConv2D(hidden_channels, num_outputs * in_channels, dtype=dtype, name="out_conv")
 
-    def __call__(self, x):
+    def __call__(self, x, training=False):
         h = self.in_conv(x)
         for conv_a, conv_b in self.blocks:
-            h = h + conv_b(tf.nn.relu(conv_a(tf.nn.relu(h))))
+            inner = tf.nn.relu(conv_a(tf.nn.relu(h)))
+            if training and self.dropout:
+                inner = tf.nn.dropout(inner, rate=self.dropout)
+            h = h + conv_b(inner)
         return self.out_conv(tf.nn.relu(h))
