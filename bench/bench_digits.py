@@ -28,10 +28,11 @@ from common import peak_rss_mb, run_peer, run_self, write_result
 BUDGET = 300.0
 
 
-def _flow(hidden, dropout=0.0, seed=0):
+def _flow(hidden, dropout=0.0, batch_norm=True, seed=0):
     from tfp_realnvp.experiment import ExperimentConfig, build_flow
 
-    return build_flow(ExperimentConfig(hidden_channels=hidden, dropout=dropout, seed=seed), (8, 8, 1), 17)
+    config = ExperimentConfig(hidden_channels=hidden, dropout=dropout, batch_norm=batch_norm, seed=seed)
+    return build_flow(config, (8, 8, 1), 17)
 
 
 def _peer_batches(batch_size):
@@ -73,7 +74,7 @@ def _train(args, dataset, val_points=None):
         jit_compile=args.jit,
         ema_decay=args.ema_decay,
     )
-    trainer = Trainer(lambda: _flow(args.hidden, args.dropout), config)
+    trainer = Trainer(lambda: _flow(args.hidden, args.dropout, not args.no_batch_norm), config)
 
     def eval_fn(flow):
         result = {"test_bpd": evaluate(flow, test)}
@@ -181,14 +182,20 @@ def main():
     p.add_argument("--glow_size_hidden", type=int, default=10, help="our width at tfb.Glow's parameter count")
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--jit", action="store_true")
-    p.add_argument("--ema_decay", type=float, default=0.0, help="evaluate a moving average of the weights")
-    p.add_argument("--dropout", type=float, default=0.0, help="dropout in the conditioners")
+    p.add_argument("--ema_decay", type=float, help="evaluated weight average (default: the image recipe's)")
+    p.add_argument("--dropout", type=float, help="dropout in the conditioners (default: the image recipe's)")
+    p.add_argument("--no_batch_norm", action="store_true", help="(the image recipe keeps batch norm)")
     p.add_argument("--tag", default="", help="suffix of the result file")
     p.add_argument("--protocol_graph", action="store_true", help="also run the protocol part without XLA")
     p.add_argument("--part", help=argparse.SUPPRESS)
     p.add_argument("--hidden", type=int, default=32, help=argparse.SUPPRESS)
     p.add_argument("--json_out", help=argparse.SUPPRESS)
     args = p.parse_args()
+    from tfp_realnvp.experiment import RECIPES
+
+    for key in ("ema_decay", "dropout"):
+        if getattr(args, key) is None:
+            setattr(args, key, RECIPES["image"][key])
     if args.part:
         return child(args)
     parts = args.only or ["protocol", "validated", "speed", "tfp_glow"]
@@ -196,6 +203,7 @@ def main():
     me = os.path.abspath(__file__)
     common = ["--seconds", str(args.seconds), "--eval_every", str(args.eval_every), "--lr", str(args.lr)]
     common += ["--ema_decay", str(args.ema_decay), "--dropout", str(args.dropout)]
+    common += ["--no_batch_norm"] if args.no_batch_norm else []
     for part in parts:
         if part in ("protocol", "validated"):
             for jit in (False, True) if (part == "protocol" and args.protocol_graph) else (True,):
@@ -234,7 +242,12 @@ def main():
                 {k: glow.get(k) for k in ("n_params", "train_images_per_s", "first_step_seconds", "samples_per_s")},
                 flush=True,
             )
-    record["recipe"] = {"lr": args.lr, "ema_decay": args.ema_decay, "dropout": args.dropout}
+    record["recipe"] = {
+        "lr": args.lr,
+        "ema_decay": args.ema_decay,
+        "dropout": args.dropout,
+        "batch_norm": not args.no_batch_norm,
+    }
     write_result(record, "digits" + ("_" + "_".join(parts) if args.only else "") + args.tag + ".json")
     _table(record)
 

@@ -24,12 +24,12 @@ flags.DEFINE_integer("num_blocks", 2, "Residual blocks per conditioner (images)"
 flags.DEFINE_integer("hidden_channels", 32, "Conditioner feature maps at the first scale (doubles per scale)")
 flags.DEFINE_integer("num_couplings", 8, "Couplings (vectors)")
 flags.DEFINE_list("hidden_units", ["256", "256"], "MLP conditioner widths (vectors)")
-flags.DEFINE_float("dropout", 0.0, "Dropout inside the conditioner ResNets while training (images)")
+flags.DEFINE_float("dropout", None, "Dropout inside the conditioner ResNets while training (default: images 0.2)")
 flags.DEFINE_bool("batch_norm", None, "Moving-average batch norm after every coupling (default: images yes, 2-D no)")
 flags.DEFINE_float("batch_norm_momentum", 0.9, "Running-statistics momentum of the batch norm")
 flags.DEFINE_bool("additive", False, "NICE additive couplings instead of affine")
 flags.DEFINE_integer("batch_size", None, "Global batch size, split across replicas (default: images 64, 2-D 512)")
-flags.DEFINE_integer("steps", None, "Training steps (default: images 600, 2-D 3000)")
+flags.DEFINE_integer("steps", None, "Training steps (default: images 1000, 2-D 3000)")
 flags.DEFINE_integer("epochs", 0, "If > 0, train this many epochs instead of --steps")
 flags.DEFINE_float("learning_rate", 1e-3, "Adam learning rate")
 flags.DEFINE_integer("warmup_steps", 0, "Linear learning-rate warm-up")
@@ -38,7 +38,9 @@ flags.DEFINE_enum(
 )
 flags.DEFINE_float("l2", None, "L2 on the weight-norm scales (default: images the paper's 5e-5, 2-D 0)")
 flags.DEFINE_float("clip_norm", 100.0, "Global gradient-norm clip (0 disables)")
-flags.DEFINE_float("ema_decay", 0.0, "Evaluate and export a moving average of the weights with this decay (0: off)")
+flags.DEFINE_float(
+    "ema_decay", None, "Evaluate and export a moving average of the weights (default: images 0.999, 2-D 0: off)"
+)
 flags.DEFINE_bool(
     "mixed_precision", False, "Conditioners in float16 (bfloat16 without a GPU); log-dets and loss stay float32"
 )

@@ -67,6 +67,19 @@ def test_xla_request_under_mirrored_falls_back_to_the_graph_step(mirrored, caplo
     assert "jit_compile is ignored with 2 replicas" in caplog.text
 
 
+def test_xla_under_mirrored_without_batch_norm_matches_one_device(mirrored):
+    def flow_fn():
+        return RealNVP(
+            event_shape=(8, 8, 1), pixel_levels=17, hidden_channels=8, num_blocks=1, batch_norm=False, dtype=tf.float64
+        )
+
+    single = Trainer(flow_fn, config(3))
+    single.fit(digits_dataset(), verbose=False)
+    xla = Trainer(flow_fn, config(3, jit_compile=True), strategy=mirrored)
+    xla.fit(digits_dataset(), verbose=False)
+    assert_same(weights(single), weights(xla), rtol=1e-6, atol=1e-9)
+
+
 def test_xla_step_on_one_device_matches_the_graph_step():
     graph = Trainer(small_flow64, config(3))
     graph.fit(digits_dataset(), verbose=False)

@@ -12,6 +12,7 @@ import tensorflow as tf
 import tf_keras
 from absl import logging
 
+from tfp_realnvp.bijectors import MovingAverageBatchNorm
 from tfp_realnvp.optim import FusedAdam
 
 __all__ = [
@@ -152,8 +153,9 @@ class Trainer:
         return int(self.step.numpy())
 
     # ------------------------------------------------------------------ one step
-    def _replica_grads(self, x):
-        """This replica's share of the loss and its gradients, summed over replicas."""
+    def _local_grads(self, x):
+        """This replica's share of the loss and its gradients (no cross-replica communication,
+        unless the flow's batch norm synchronizes its statistics)."""
         replicas = self.strategy.num_replicas_in_sync
         x = tf.cast(x, self.flow.dtype)
         with tf.GradientTape() as tape:
@@ -161,24 +163,29 @@ class Trainer:
             loss = nll
             if self.config.l2 and self._regularized:
                 loss += self.config.l2 * tf.add_n([tf.reduce_sum(tf.square(g)) for g in self._regularized]) / replicas
-        grads = tape.gradient(loss, self.variables)
-        ctx = tf.distribute.get_replica_context()
-        if replicas > 1:
-            nll, grads = ctx.all_reduce(tf.distribute.ReduceOp.SUM, (nll, grads))
-        return nll, grads
+        return nll, tape.gradient(loss, self.variables)
 
     def _make_train_step(self):
-        replica_fn = self._replica_grads
-        if self.config.jit_compile and self.strategy.num_replicas_in_sync > 1:
-            # The synchronized batch norm all-reduces inside the step, which XLA on CPU rejects here
-            # ("collective ... expected type"): multi-replica steps run as plain graphs.
+        grads_fn = self._local_grads
+        replicas = self.strategy.num_replicas_in_sync
+        synced_batch_norm = any(isinstance(m, MovingAverageBatchNorm) for m in self.flow.submodules)
+        if self.config.jit_compile and replicas > 1 and synced_batch_norm:
+            # The synchronized batch norm all-reduces inside the forward pass, which XLA on CPU
+            # rejects here ("collective ... expected type"): those steps run as plain graphs.
             logging.warning(
                 "jit_compile is ignored with %d replicas: synchronized batch norm needs "
-                "cross-replica collectives inside the step",
-                self.strategy.num_replicas_in_sync,
+                "cross-replica collectives inside the step (build the flow with batch_norm=False to use XLA)",
+                replicas,
             )
         elif self.config.jit_compile:
-            replica_fn = tf.function(replica_fn, jit_compile=True)
+            grads_fn = tf.function(grads_fn, jit_compile=True)  # the gradient all-reduce stays outside XLA
+
+        def replica_fn(x):
+            nll, grads = grads_fn(x)
+            if replicas > 1:
+                ctx = tf.distribute.get_replica_context()
+                nll, grads = ctx.all_reduce(tf.distribute.ReduceOp.SUM, (nll, grads))
+            return nll, grads
 
         def step_fn(iterator):
             per_replica = self.strategy.run(replica_fn, args=(next(iterator),))

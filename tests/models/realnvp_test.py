@@ -175,3 +175,26 @@ def test_each_training_call_updates_batch_norm_even_on_the_same_tensor():
     before = bn.running_mean.numpy().copy()
     flow.log_prob(x)  # inference never touches the statistics
     np.testing.assert_array_equal(bn.running_mean.numpy(), before)
+
+
+def test_dropout_acts_only_while_training_and_inference_stays_exact():
+    flow = tiny(pixel_levels=17, dropout=0.5, batch_norm=False)
+    x = tf.random.stateless_uniform([4, 8, 8, 1], seed=[1, 2], maxval=17.0)
+    train_a_few_steps(flow.trainable_variables, lambda: -tf.reduce_mean(flow.log_prob(x, training=True)), steps=3)
+    np.testing.assert_array_equal(flow.log_prob(x), flow.log_prob(tf.identity(x)))  # deterministic inference
+    assert not np.allclose(flow.log_prob(x, training=True), flow.log_prob(x, training=True))  # dropout masks
+    z = flow.encode(x)
+    np.testing.assert_allclose(flow.decode(tf.identity(z)), x, rtol=1e-4, atol=1e-3)
+    with pytest.raises(ValueError, match="dropout"):
+        tiny(dropout=1.0)
+    with pytest.raises(ValueError, match="dropout"):
+        tiny(event_shape=(2,), dropout=0.1)
+
+
+def test_linear_mixing_for_vectors_is_exact():
+    flow = RealNVP(event_shape=(3,), num_couplings=2, hidden_units=(8,), linear_mixing=True, dtype=tf.float64)
+    assert sum(b.name.startswith("mix") for b in flow.bijector.bijectors) == 2
+    x = tf.random.stateless_normal([5, 3], seed=[1, 2], dtype=tf.float64)
+    train_a_few_steps(flow.trainable_variables, lambda: -tf.reduce_mean(flow.log_prob(x, training=True)), steps=3)
+    ildj = flow.bijector.inverse_log_det_jacobian(tf.identity(x), event_ndims=1)
+    np.testing.assert_allclose(ildj, autodiff_log_det(flow.bijector.inverse, tf.identity(x), [3]), rtol=1e-8)
