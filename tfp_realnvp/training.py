@@ -208,6 +208,10 @@ class Trainer:
     def _checkpoint(self):
         return tf.train.Checkpoint(step=self.step, flow=self.flow, optimizer=self.optimizer, averages=self.averages)
 
+    def _load_averages(self):
+        for v, average in zip(self.variables, self.averages):
+            v.assign(average.read_value())
+
     @contextlib.contextmanager
     def averaged_weights(self):
         """Inside: the flow holds the moving average of its weights (with `ema_decay`; else unchanged)."""
@@ -215,8 +219,7 @@ class Trainer:
             yield self.flow
             return
         raw = [tf.identity(v.read_value()) for v in self.variables]
-        for v, average in zip(self.variables, self.averages):
-            v.assign(average.read_value())
+        self._load_averages()
         try:
             yield self.flow
         finally:
@@ -325,8 +328,7 @@ class Trainer:
         if select_on and "best" in history:
             self._restore_best(best_values)
         elif self.averages:
-            for v, average in zip(self.variables, self.averages):
-                v.assign(average.read_value())
+            self._load_averages()
         return history
 
     def _best_manager(self):

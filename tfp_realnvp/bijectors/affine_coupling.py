@@ -5,7 +5,13 @@ import inspect
 import numpy as np
 import tensorflow as tf
 
-from tfp_realnvp.bijectors.one_pass import OnePassBijector, check_event_shape, flatten_batch, unflatten_batch
+from tfp_realnvp.bijectors.one_pass import (
+    OnePassBijector,
+    batch_shape_tensor,
+    check_event_shape,
+    flatten_batch,
+    unflatten_batch,
+)
 
 __all__ = ["AffineCoupling", "alternating_mask", "channel_mask", "checkerboard_mask", "half_mask"]
 
@@ -151,7 +157,7 @@ class AffineCoupling(OnePassBijector):
 
     def _log_det(self, s, x):
         if s is None:
-            return tf.zeros(tf.shape(x)[: tf.rank(x) - self._event_shape.rank], x.dtype)
+            return tf.zeros(batch_shape_tensor(x, self._event_shape.rank), x.dtype)
         return tf.reduce_sum(s, axis=list(range(-self._event_shape.rank, 0)))
 
     def _forward_and_log_det(self, x, training=False):

@@ -3,7 +3,7 @@
 import numpy as np
 import tensorflow as tf
 
-from tfp_realnvp.bijectors.one_pass import OnePassBijector, check_event_shape
+from tfp_realnvp.bijectors.one_pass import OnePassBijector, batch_shape_tensor, check_event_shape
 
 __all__ = ["InvertibleLinear"]
 
@@ -73,8 +73,7 @@ class InvertibleLinear(OnePassBijector):
 
     def _log_det(self, t):
         positions = float(self._event_shape[:-1].num_elements())
-        batch = tf.shape(t)[: tf.rank(t) - self._event_shape.rank]
-        return tf.fill(batch, positions * tf.reduce_sum(self.log_s))
+        return tf.fill(batch_shape_tensor(t, self._event_shape.rank), positions * tf.reduce_sum(self.log_s))
 
     def _inverse_and_log_det(self, y, **kwargs):
         check_event_shape(y, self._event_shape, self.name)

@@ -2,7 +2,7 @@
 
 import tensorflow as tf
 
-from tfp_realnvp.bijectors.one_pass import OnePassBijector, check_event_shape
+from tfp_realnvp.bijectors.one_pass import OnePassBijector, batch_shape_tensor, check_event_shape
 
 __all__ = ["MovingAverageBatchNorm"]
 
@@ -120,16 +120,13 @@ class MovingAverageBatchNorm(OnePassBijector):
             per_channel += self.log_gamma
         return self._positions() * tf.reduce_sum(per_channel)
 
-    def _batch_shape_of(self, t):
-        return tf.shape(t)[: tf.rank(t) - self._event_shape.rank]
-
     def _inverse_and_log_det(self, y, training=False):
         check_event_shape(y, self._event_shape, self.name)
         mean, var = self._statistics(y, training)
         x = (y - mean) * tf.math.rsqrt(var + self.epsilon)
         if self.affine:
             x = x * tf.exp(self.log_gamma) + self.beta
-        return x, tf.fill(self._batch_shape_of(y), self._log_det_per_event(var))
+        return x, tf.fill(batch_shape_tensor(y, self._event_shape.rank), self._log_det_per_event(var))
 
     def _forward_and_log_det(self, x, training=False):
         if training:
@@ -142,4 +139,4 @@ class MovingAverageBatchNorm(OnePassBijector):
         if self.affine:
             h = (h - self.beta) * tf.exp(-self.log_gamma)
         y = h * tf.sqrt(self.running_var + self.epsilon) + self.running_mean
-        return y, -tf.fill(self._batch_shape_of(x), self._log_det_per_event(self.running_var))
+        return y, -tf.fill(batch_shape_tensor(x, self._event_shape.rank), self._log_det_per_event(self.running_var))

@@ -4,7 +4,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 from tensorflow_probability.python.internal import cache_util
 
-__all__ = ["OnePassBijector", "check_event_shape", "flatten_batch", "unflatten_batch"]
+__all__ = ["OnePassBijector", "batch_shape_tensor", "check_event_shape", "flatten_batch", "unflatten_batch"]
 
 tfb = tfp.bijectors
 
@@ -63,6 +63,12 @@ def check_event_shape(x, event_shape, what):
         x.shape.rank < ndims or not x.shape[x.shape.rank - ndims :].is_compatible_with(event_shape)
     ):
         raise ValueError(f"{what}: input of shape {x.shape} does not end in the event shape {event_shape}")
+
+
+def batch_shape_tensor(x, event_ndims):
+    """The batch part of `x`'s shape (all but the last `event_ndims` dims), as a tensor: the shape
+    of a per-event log-det."""
+    return tf.shape(x)[: tf.rank(x) - event_ndims]
 
 
 def flatten_batch(x, event_ndims):

@@ -2,7 +2,7 @@
 
 import tensorflow as tf
 
-from tfp_realnvp.bijectors.one_pass import OnePassBijector, flatten_batch, unflatten_batch
+from tfp_realnvp.bijectors.one_pass import OnePassBijector, batch_shape_tensor, flatten_batch, unflatten_batch
 
 __all__ = ["Squeeze"]
 
@@ -69,7 +69,7 @@ class Squeeze(OnePassBijector):
         return tf.stack([output_shape[-3] * 2, output_shape[-2] * 2, output_shape[-1] // 4])
 
     def _zero_log_det(self, x):
-        return tf.zeros(tf.shape(x)[:-3], x.dtype)
+        return tf.zeros(batch_shape_tensor(x, 3), x.dtype)
 
     def _forward_and_log_det(self, x, **kwargs):
         if x.shape.rank is not None and x.shape.rank < 3:

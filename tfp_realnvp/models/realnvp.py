@@ -264,22 +264,23 @@ class RealNVP(tfd.TransformedDistribution):
         `seed`: a stateless seed (two ints); None draws one."""
         if seed is None:
             seed = tf.random.uniform([2], maxval=2**31 - 1, dtype=tf.int32)
-        fn = self.__dict__.get("_draw_fn")
-        if fn is None:
-            specs = [tf.TensorSpec([], tf.int32), tf.TensorSpec([], self.dtype), tf.TensorSpec([2], tf.int32)]
-            fn = tf.function(lambda n, t, s: self.sample(n, seed=s, temperature=t), input_signature=specs)
-            self.__dict__["_draw_fn"] = fn  # not a tracked attribute
+        specs = [tf.TensorSpec([], tf.int32), tf.TensorSpec([], self.dtype), tf.TensorSpec([2], tf.int32)]
+        fn = self._compiled("_draw_fn", lambda n, t, s: self.sample(n, seed=s, temperature=t), specs)
         return fn(tf.cast(num_samples, tf.int32), tf.cast(temperature, self.dtype), tf.cast(seed, tf.int32))
 
     def compiled_log_prob(self, x):
         """`log_prob(x)` (inference statistics) through one compiled function: any batch size
         reuses the same graph."""
-        fn = self.__dict__.get("_log_prob_fn")
-        if fn is None:
-            spec = tf.TensorSpec([None, *self._event_shape_tuple], self.dtype)
-            fn = tf.function(lambda t: self.log_prob(t), input_signature=[spec])
-            self.__dict__["_log_prob_fn"] = fn  # not a tracked attribute
+        spec = tf.TensorSpec([None, *self._event_shape_tuple], self.dtype)
+        fn = self._compiled("_log_prob_fn", lambda t: self.log_prob(t), [spec])
         return fn(tf.convert_to_tensor(x, self.dtype))
+
+    def _compiled(self, key, python_fn, signature):
+        """`tf.function(python_fn)` built once per flow and kept under `key` (not a tracked attribute)."""
+        fn = self.__dict__.get(key)
+        if fn is None:
+            fn = self.__dict__[key] = tf.function(python_fn, input_signature=signature)
+        return fn
 
     def bits_per_dim(self, x, training=False):
         """-log_prob(x) / (D ln 2) for dequantized pixels x (or vectors: nats -> bits per dim)."""
