@@ -88,14 +88,31 @@ def test_xla_step_on_one_device_matches_the_graph_step():
     assert_same(weights(graph), weights(xla), rtol=1e-6, atol=1e-9)  # float64: only op-order rounding differs
 
 
-def test_resume_continues_exactly(tmp_path):
-    straight = Trainer(small_flow, config(6))
+def dropout_flow():
+    return RealNVP(
+        event_shape=(8, 8, 1), pixel_levels=17, num_scales=2, hidden_channels=8, num_blocks=1, dropout=0.3, seed=3
+    )
+
+
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_dropout_training_repeats_exactly_for_a_seed(jit_compile):
+    runs = [Trainer(dropout_flow, config(3, seed=s, jit_compile=jit_compile)) for s in (0, 0, 1)]
+    for t in runs:
+        t.fit(digits_dataset(), verbose=False)
+    same, again, other = map(weights, runs)
+    assert_same(same, again, rtol=0, atol=0)
+    assert not all(np.allclose(a, b) for a, b in zip(same, other))  # the seed draws the dropout masks
+
+
+@pytest.mark.parametrize("flow_fn", [small_flow, dropout_flow], ids=["plain", "dropout"])
+def test_resume_continues_exactly(tmp_path, flow_fn):
+    straight = Trainer(flow_fn, config(6))
     straight.fit(digits_dataset(), verbose=False)
 
-    first = Trainer(small_flow, config(6), model_dir=str(tmp_path))
+    first = Trainer(flow_fn, config(6), model_dir=str(tmp_path))
     first.fit(digits_dataset(), steps=3, verbose=False)
     # a new process would build everything again from scratch:
-    second = Trainer(small_flow, config(6), model_dir=str(tmp_path))
+    second = Trainer(flow_fn, config(6), model_dir=str(tmp_path))
     history = second.fit(digits_dataset(), resume=True, verbose=False)
     assert second.current_step == 6
     assert history["step"] == [1, 2, 3, 4, 5, 6]

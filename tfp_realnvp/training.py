@@ -47,7 +47,7 @@ class TrainConfig:
     keep_checkpoints: int = 3
     jit_compile: bool = False
     ema_decay: float = 0.0  # > 0: evaluate/export an exponential moving average of the weights
-    seed: int = 0
+    seed: int = 0  # with the step and the replica, seeds the dropout masks: reruns and resumes repeat them
 
     def __post_init__(self):
         for name in ("steps", "batch_size", "log_every", "checkpoint_every", "keep_checkpoints"):
@@ -153,13 +153,13 @@ class Trainer:
         return int(self.step.numpy())
 
     # ------------------------------------------------------------------ one step
-    def _local_grads(self, x):
+    def _local_grads(self, x, seed):
         """This replica's share of the loss and its gradients (no cross-replica communication,
         unless the flow's batch norm synchronizes its statistics)."""
         replicas = self.strategy.num_replicas_in_sync
         x = tf.cast(x, self.flow.dtype)
         with tf.GradientTape() as tape:
-            nll = -tf.reduce_sum(self.flow.log_prob(x, training=True)) / self.config.batch_size
+            nll = -tf.reduce_sum(self.flow.log_prob(x, training=True, seed=seed)) / self.config.batch_size
             loss = nll
             if self.config.l2 and self._regularized:
                 loss += self.config.l2 * tf.add_n([tf.reduce_sum(tf.square(g)) for g in self._regularized]) / replicas
@@ -180,15 +180,18 @@ class Trainer:
         elif self.config.jit_compile:
             grads_fn = tf.function(grads_fn, jit_compile=True)  # the gradient all-reduce stays outside XLA
 
-        def replica_fn(x):
-            nll, grads = grads_fn(x)
+        def replica_fn(x, step_seed):
+            ctx = tf.distribute.get_replica_context()
+            # Dropout masks from (config seed, step, replica): a rerun or a resume repeats them.
+            seed = tf.random.experimental.stateless_fold_in(step_seed, ctx.replica_id_in_sync_group)
+            nll, grads = grads_fn(x, seed)
             if replicas > 1:
-                ctx = tf.distribute.get_replica_context()
                 nll, grads = ctx.all_reduce(tf.distribute.ReduceOp.SUM, (nll, grads))
             return nll, grads
 
         def step_fn(iterator):
-            per_replica = self.strategy.run(replica_fn, args=(next(iterator),))
+            step_seed = tf.stack([tf.constant(self.config.seed, tf.int64), self.step.read_value()])
+            per_replica = self.strategy.run(replica_fn, args=(next(iterator), step_seed))
             # Every replica holds the same summed values; update the variables once, for all.
             nll, grads = tf.nest.map_structure(lambda t: self.strategy.experimental_local_results(t)[0], per_replica)
             self.optimizer.apply(grads, self.variables)

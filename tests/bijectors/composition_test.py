@@ -10,6 +10,7 @@ from tfp_realnvp.bijectors import (
     FlowChain,
     MovingAverageBatchNorm,
     Squeeze,
+    TrainingCall,
     channel_mask,
     checkerboard_mask,
 )
@@ -101,6 +102,45 @@ def test_one_conditioner_evaluation_per_coupling_for_log_prob_and_gradient():
         loss = -tf.reduce_mean(dist.log_prob(x))
     tape.gradient(loss, dist.trainable_variables)
     assert [n.calls for n in nets] == [1, 1, 1]
+
+
+class SeedRecorder(tf.Module):
+    """A conditioner that takes the dropout seed: records what it gets."""
+
+    def __init__(self, channels):
+        super().__init__()
+        self.channels, self.seeds = channels, []
+
+    def __call__(self, x, training=False, seed=None):
+        self.seeds.append(None if seed is None else tuple(seed.numpy()))
+        return tf.zeros([*x.shape[:-1], 2 * self.channels], x.dtype)
+
+
+def test_a_seeded_training_call_gives_every_conditioner_its_own_stream():
+    nets = [SeedRecorder(1), SeedRecorder(2), SeedRecorder(2)]
+    inner = FlowChain(
+        [AffineCoupling(channel_mask(2, 2, 2, 0), nets[1]), AffineCoupling(channel_mask(2, 2, 2, 1), nets[2])],
+        event_ndims=3,
+    )
+    flow = FlowChain(
+        [
+            AffineCoupling(checkerboard_mask(4, 4, 1, 0), nets[0]),
+            tfb.Invert(Squeeze()),
+            FactorOut(inner, 2),
+            Squeeze(),
+        ],
+        event_ndims=3,
+    )
+    x = tf.random.stateless_normal([3, 4, 4, 1], seed=[1, 2])
+    flow.inverse(x, training=TrainingCall(seed=[7, 8]))
+    flow.inverse(tf.identity(x), training=TrainingCall(seed=[7, 8]))  # the same seed again
+    flow.inverse(tf.identity(x), training=TrainingCall(seed=[7, 9]))
+    flow.inverse(tf.identity(x), training=TrainingCall())  # unseeded: the global generator
+    first, again, other, unseeded = zip(*(n.seeds for n in nets))
+    assert len(set(first)) == 3  # nested members included
+    assert again == first
+    assert not set(other) & set(first)
+    assert unseeded == (None, None, None)
 
 
 def test_trainable_variables_are_all_found():

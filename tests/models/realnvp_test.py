@@ -185,6 +185,11 @@ def test_dropout_acts_only_while_training_and_inference_stays_exact():
     assert not np.allclose(flow.log_prob(x, training=True), flow.log_prob(x, training=True))  # dropout masks
     z = flow.encode(x)
     np.testing.assert_allclose(flow.decode(tf.identity(z)), x, rtol=1e-4, atol=1e-3)
+    seeded = flow.log_prob(x, training=True, seed=[3, 4])  # stateless masks: a function of the seed
+    np.testing.assert_array_equal(flow.log_prob(tf.identity(x), training=True, seed=[3, 4]), seeded)
+    assert not np.allclose(flow.log_prob(x, training=True, seed=[3, 5]), seeded)
+    with pytest.raises(ValueError, match="seed.*training=True"):
+        flow.log_prob(x, seed=[3, 4])
     with pytest.raises(ValueError, match="dropout"):
         tiny(dropout=1.0)
     with pytest.raises(ValueError, match="dropout"):

@@ -10,7 +10,7 @@ from tfp_realnvp.bijectors.affine_coupling import (
 from tfp_realnvp.bijectors.composition import FactorOut, FlowChain
 from tfp_realnvp.bijectors.invertible_linear import InvertibleLinear
 from tfp_realnvp.bijectors.moving_average_batch_norm import MovingAverageBatchNorm
-from tfp_realnvp.bijectors.one_pass import OnePassBijector
+from tfp_realnvp.bijectors.one_pass import OnePassBijector, TrainingCall
 from tfp_realnvp.bijectors.pixel_logit import PixelLogit
 from tfp_realnvp.bijectors.squeeze import Squeeze
 
@@ -23,6 +23,7 @@ __all__ = [
     "OnePassBijector",
     "PixelLogit",
     "Squeeze",
+    "TrainingCall",
     "alternating_mask",
     "channel_mask",
     "checkerboard_mask",

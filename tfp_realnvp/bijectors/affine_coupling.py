@@ -47,11 +47,11 @@ def half_mask(features: int, parity: int = 0) -> np.ndarray:
     return (first if parity == 0 else ~first).astype(np.float32)
 
 
-def _takes_training_keyword(fn):
+def _keywords(fn):
     try:
-        return "training" in inspect.signature(fn).parameters
+        return set(inspect.signature(fn).parameters)
     except (TypeError, ValueError):  # callables without a Python signature
-        return False
+        return set()
 
 
 def _check_parity(parity):
@@ -76,7 +76,8 @@ class AffineCoupling(OnePassBijector):
     The conditioner is any callable mapping `[N, *event_shape]` to `[N, *event_shape[:-1],
     k * C]` with `k = 1` (additive: t) or `k = 2` (raw s, then t), `C = event_shape[-1]`.
     Batch dimensions of any rank are flattened before it is called. A conditioner whose call
-    takes a `training` keyword (e.g. one with dropout) gets the flow's `training` flag. With
+    takes a `training` keyword (e.g. one with dropout) gets the flow's `training` flag, and one
+    that takes `seed` gets the stateless seed of a seeded training call (`TrainingCall`). With
     `compute_dtype` (e.g. `tf.float16` on GPUs: mixed precision) the conditioner runs in that dtype while the
     scale, the transform and the log-det stay in `dtype`; the coupling remains an exact inverse
     because both directions evaluate the conditioner on the same masked input. Keep its variables
@@ -122,7 +123,7 @@ class AffineCoupling(OnePassBijector):
             self._mask = tf.constant(mask, dtype=dtype)
             self._event_shape = tf.TensorShape(mask.shape)
             self.conditioner = conditioner
-            self._conditioner_takes_training = _takes_training_keyword(conditioner)
+            self._conditioner_keywords = _keywords(conditioner) & {"training", "seed"}
             self.additive = bool(additive)
             self.compute_dtype = tf.as_dtype(compute_dtype or dtype)
             self.scale = None if additive else tf.Variable(tf.ones([mask.shape[-1]], dtype), name="scale")
@@ -142,7 +143,11 @@ class AffineCoupling(OnePassBijector):
         """(s, t), zero on the masked units, for a masked input with any batch shape."""
         ndims = self._event_shape.rank
         flat, batch_shape = flatten_batch(masked, ndims)
-        kwargs = {"training": bool(training)} if self._conditioner_takes_training else {}
+        kwargs = {}
+        if "training" in self._conditioner_keywords:
+            kwargs["training"] = bool(training)
+        if "seed" in self._conditioner_keywords and getattr(training, "seed", None) is not None:
+            kwargs["seed"] = training.seed
         out = tf.cast(self.conditioner(tf.cast(flat, self.compute_dtype), **kwargs), self.dtype)
         channels = self._event_shape[-1]
         k = 1 if self.additive else 2

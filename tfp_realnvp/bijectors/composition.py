@@ -2,13 +2,16 @@
 
 import tensorflow as tf
 
-from tfp_realnvp.bijectors.one_pass import OnePassBijector
+from tfp_realnvp.bijectors.one_pass import OnePassBijector, TrainingCall
 
 __all__ = ["FactorOut", "FlowChain"]
 
 
-def _kwargs_for(bijector, training):
-    return {"training": training} if getattr(bijector, "_takes_training", False) else {}
+def _kwargs_for(bijector, training, index=0):
+    """`training` for a member that takes it; a seeded `TrainingCall` gets member `index`'s own stream."""
+    if not getattr(bijector, "_takes_training", False):
+        return {}
+    return {"training": training.fold_in(index) if isinstance(training, TrainingCall) else training}
 
 
 class FlowChain(OnePassBijector):
@@ -61,8 +64,8 @@ class FlowChain(OnePassBijector):
 
     def _forward_and_log_det(self, x, training=False):
         fldj = 0.0
-        for b in reversed(self.bijectors):
-            kw = _kwargs_for(b, training)
+        for i, b in reversed(list(enumerate(self.bijectors))):
+            kw = _kwargs_for(b, training, i)
             y = b.forward(x, **kw)  # first, so the member's cache holds its log-det
             fldj += b.forward_log_det_jacobian(x, event_ndims=self._event_ndims, **kw)
             x = y
@@ -70,8 +73,8 @@ class FlowChain(OnePassBijector):
 
     def _inverse_and_log_det(self, y, training=False):
         ildj = 0.0
-        for b in self.bijectors:
-            kw = _kwargs_for(b, training)
+        for i, b in enumerate(self.bijectors):
+            kw = _kwargs_for(b, training, i)
             x = b.inverse(y, **kw)
             ildj += b.inverse_log_det_jacobian(y, event_ndims=self._event_ndims, **kw)
             y = x

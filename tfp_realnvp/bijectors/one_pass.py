@@ -4,7 +4,14 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 from tensorflow_probability.python.internal import cache_util
 
-__all__ = ["OnePassBijector", "batch_shape_tensor", "check_event_shape", "flatten_batch", "unflatten_batch"]
+__all__ = [
+    "OnePassBijector",
+    "TrainingCall",
+    "batch_shape_tensor",
+    "check_event_shape",
+    "flatten_batch",
+    "unflatten_batch",
+]
 
 tfb = tfp.bijectors
 
@@ -53,6 +60,29 @@ class OnePassBijector(tfb.Bijector):
 
     def _inverse_log_det_jacobian(self, y, **kwargs):
         return self._inverse_and_log_det(y, **kwargs)[1]
+
+
+class TrainingCall:
+    """The `training` keyword of one training-mode call: truthy, and fresh per call.
+
+    TFP keys its bijector cache on the call's keyword arguments: with a new token, a second
+    training call on the same tensor is evaluated again (and updates the batch-norm statistics
+    again) instead of being served from the cache, while `inverse` and its log-det inside one
+    call still share a single pass. `seed` (a stateless seed, two ints) makes the conditioners'
+    dropout masks a function of the seed; None draws them from TF's global generator.
+    Composites give member i `fold_in(i)`, so no two conditioners share a mask stream.
+    """
+
+    def __init__(self, seed=None):
+        self.seed = None if seed is None else tf.convert_to_tensor(seed)
+
+    def __bool__(self):
+        return True
+
+    def fold_in(self, i):
+        if self.seed is None:
+            return self
+        return TrainingCall(tf.random.experimental.stateless_fold_in(self.seed, i))
 
 
 def check_event_shape(x, event_shape, what):

@@ -14,6 +14,7 @@ from tfp_realnvp.bijectors import (
     MovingAverageBatchNorm,
     PixelLogit,
     Squeeze,
+    TrainingCall,
     alternating_mask,
     channel_mask,
     checkerboard_mask,
@@ -25,25 +26,18 @@ __all__ = ["RealNVP"]
 tfb, tfd = tfp.bijectors, tfp.distributions
 
 
-class _TrainingCall:
-    """A fresh truthy token per `log_prob(x, training=True)` call. TFP keys its bijector cache
-    on the call's keyword arguments: with a new token, a second training call on the same tensor
-    is evaluated again (and updates the batch-norm statistics again) instead of being served from
-    the cache, while `inverse` and its log-det inside one call still share a single pass."""
-
-    def __bool__(self):
-        return True
-
-
 def _split_kwargs(kwargs):
-    """`training=` (and TFP's own `bijector_kwargs=`) go to the bijector."""
+    """`training=` (with its dropout `seed=`) and TFP's own `bijector_kwargs=` go to the bijector."""
     kwargs = dict(kwargs)
     distribution_kwargs = dict(kwargs.pop("distribution_kwargs", {}))
     bijector_kwargs = dict(kwargs.pop("bijector_kwargs", {}))
+    seed = kwargs.pop("seed", None)
     if "training" in kwargs:
-        bijector_kwargs["training"] = _TrainingCall() if kwargs.pop("training") else False
+        bijector_kwargs["training"] = TrainingCall(seed) if kwargs.pop("training") else False
+    if seed is not None and not bijector_kwargs.get("training"):
+        raise ValueError("`seed=` seeds the dropout of a training call: pass it with `training=True`")
     if kwargs:
-        raise TypeError(f"unexpected keyword arguments {sorted(kwargs)}; RealNVP takes `training=`")
+        raise TypeError(f"unexpected keyword arguments {sorted(kwargs)}; RealNVP takes `training=` and `seed=`")
     return distribution_kwargs, bijector_kwargs
 
 
@@ -101,7 +95,9 @@ class RealNVP(tfd.TransformedDistribution):
 
     The latent has the data's shape: `encode(x)` / `decode(z)`, and `split_latents(z)` gives
     the per-scale parts. `log_prob(x, training=True)` uses and updates the batch-norm
-    statistics; `sample(n, temperature=T)` draws z ~ N(0, T^2 I).
+    statistics and applies the dropout; `log_prob(x, training=True, seed=(a, b))` draws the
+    dropout masks from that stateless seed (the `Trainer` folds in the step, so runs repeat
+    exactly). `sample(n, temperature=T)` draws z ~ N(0, T^2 I).
 
     Examples:
 

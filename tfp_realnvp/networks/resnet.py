@@ -16,7 +16,10 @@ class ResNetConditioner(tf.Module):
     the identity. No batch norm inside, so the conditioner is the same function in
     training and inference and under any distribution strategy. `dropout` > 0 drops units
     between the two convs of each block when called with `training=True` (as in Flow++,
-    arXiv:1902.00275: it regularizes small datasets); inference is deterministic.
+    arXiv:1902.00275: it regularizes small datasets); inference is deterministic. With a
+    stateless `seed` (two ints) the masks are a function of it (block i uses the seed folded
+    with i), so seeded training runs repeat exactly, XLA included; without one they come from
+    TF's global generator.
     """
 
     def __init__(
@@ -53,11 +56,15 @@ class ResNetConditioner(tf.Module):
             ]
             self.out_conv = ZeroConv2D(hidden_channels, num_outputs * in_channels, dtype=dtype, name="out_conv")
 
-    def __call__(self, x, training=False):
+    def __call__(self, x, training=False, seed=None):
         h = self.in_conv(x)
-        for conv_a, conv_b in self.blocks:
+        for i, (conv_a, conv_b) in enumerate(self.blocks):
             inner = tf.nn.relu(conv_a(tf.nn.relu(h)))
             if training and self.dropout:
-                inner = tf.nn.dropout(inner, rate=self.dropout)
+                if seed is None:
+                    inner = tf.nn.dropout(inner, rate=self.dropout)
+                else:
+                    block_seed = tf.random.experimental.stateless_fold_in(seed, i)
+                    inner = tf.nn.experimental.stateless_dropout(inner, self.dropout, block_seed)
             h = h + conv_b(inner)
         return self.out_conv(tf.nn.relu(h))
