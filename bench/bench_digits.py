@@ -28,10 +28,17 @@ from common import peak_rss_mb, run_peer, run_self, write_result
 BUDGET = 300.0
 
 
-def _flow(hidden, dropout=0.0, batch_norm=True, seed=0):
+def _flow(args, dropout=0.0, batch_norm=True):
     from tfp_realnvp.experiment import ExperimentConfig, build_flow
 
-    config = ExperimentConfig(hidden_channels=hidden, dropout=dropout, batch_norm=batch_norm, seed=seed)
+    config = ExperimentConfig(
+        hidden_channels=args.hidden,
+        num_blocks=args.blocks,
+        num_scales=args.num_scales,
+        dropout=dropout,
+        batch_norm=batch_norm,
+        seed=args.seed,
+    )
     return build_flow(config, (8, 8, 1), 17)
 
 
@@ -73,8 +80,9 @@ def _train(args, dataset, val_points=None):
         checkpoint_every=10**7,
         jit_compile=args.jit,
         ema_decay=args.ema_decay,
+        seed=args.seed,
     )
-    trainer = Trainer(lambda: _flow(args.hidden, args.dropout, not args.no_batch_norm), config)
+    trainer = Trainer(lambda: _flow(args, args.dropout, not args.no_batch_norm), config)
 
     def eval_fn(flow):
         result = {"test_bpd": evaluate(flow, test)}
@@ -119,7 +127,7 @@ def part_validated(args):
     images = data.load_digits()
     train, val = images.train[:1350], images.train[1350:]
     val_points = data.dequantize_draws(val, 17, 2, seed=1234)
-    return _train(args, data.image_dataset(train, 17, 64, training=True, seed=0), val_points)
+    return _train(args, data.image_dataset(train, 17, 64, training=True, seed=args.seed), val_points)
 
 
 def part_speed(args):
@@ -128,7 +136,7 @@ def part_speed(args):
     from tfp_realnvp.training import TrainConfig, Trainer
 
     config = TrainConfig(steps=10**7, batch_size=64, log_every=10**6, checkpoint_every=10**7, jit_compile=args.jit)
-    trainer = Trainer(lambda: _flow(args.hidden), config)
+    trainer = Trainer(lambda: _flow(args), config)
     # The library's own pipeline: the peers' Python batch generator (tf.data.from_generator) costs
     # ~60 ms a step here and would measure the generator, not the flow.
     images = data.load_digits().train
@@ -162,6 +170,9 @@ def child(args):
     record.update(
         part=args.part,
         hidden=args.hidden,
+        blocks=args.blocks,
+        num_scales=args.num_scales,
+        seed=args.seed,
         jit=args.jit,
         seconds=args.seconds,
         ema_decay=args.ema_decay,
@@ -178,24 +189,35 @@ def main():
     p.add_argument("--seconds", type=float, default=BUDGET)
     p.add_argument("--speed_seconds", type=float, default=45.0)
     p.add_argument("--eval_every", type=int, default=200, help="steps between evaluations (~15 s)")
-    p.add_argument("--default_hidden", type=int, default=32)
-    p.add_argument("--glow_size_hidden", type=int, default=10, help="our width at tfb.Glow's parameter count")
+    p.add_argument("--default_hidden", type=int, help="our width (default: the digits recipe's)")
+    p.add_argument("--default_blocks", type=int, help="our residual blocks (default: the digits recipe's)")
+    p.add_argument("--num_scales", type=int, default=2)
+    p.add_argument("--glow_size_hidden", type=int, default=14, help="our width at tfb.Glow's parameter count")
+    p.add_argument("--glow_size_blocks", type=int, default=1, help="our residual blocks at that size")
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--jit", action="store_true")
     p.add_argument("--ema_decay", type=float, help="evaluated weight average (default: the image recipe's)")
     p.add_argument("--dropout", type=float, help="dropout in the conditioners (default: the image recipe's)")
     p.add_argument("--no_batch_norm", action="store_true", help="(the image recipe keeps batch norm)")
+    p.add_argument("--seed", type=int, default=0, help="model, dropout and (validated) batch-order seed")
     p.add_argument("--tag", default="", help="suffix of the result file")
     p.add_argument("--protocol_graph", action="store_true", help="also run the protocol part without XLA")
     p.add_argument("--part", help=argparse.SUPPRESS)
     p.add_argument("--hidden", type=int, default=32, help=argparse.SUPPRESS)
+    p.add_argument("--blocks", type=int, default=2, help=argparse.SUPPRESS)
     p.add_argument("--json_out", help=argparse.SUPPRESS)
     args = p.parse_args()
-    from tfp_realnvp.experiment import RECIPES
+    from tfp_realnvp.experiment import ExperimentConfig
 
-    for key in ("ema_decay", "dropout"):
+    recipe = ExperimentConfig(dataset="digits")  # the main job's model and training recipe
+    for key, field in (
+        ("ema_decay",) * 2,
+        ("dropout",) * 2,
+        ("default_hidden", "hidden_channels"),
+        ("default_blocks", "num_blocks"),
+    ):
         if getattr(args, key) is None:
-            setattr(args, key, RECIPES["image"][key])
+            setattr(args, key, getattr(recipe, field))
     if args.part:
         return child(args)
     parts = args.only or ["protocol", "validated", "speed", "tfp_glow"]
@@ -204,19 +226,25 @@ def main():
     common = ["--seconds", str(args.seconds), "--eval_every", str(args.eval_every), "--lr", str(args.lr)]
     common += ["--ema_decay", str(args.ema_decay), "--dropout", str(args.dropout)]
     common += ["--no_batch_norm"] if args.no_batch_norm else []
+    common += ["--num_scales", str(args.num_scales), "--seed", str(args.seed)]
     for part in parts:
         if part in ("protocol", "validated"):
             for jit in (False, True) if (part == "protocol" and args.protocol_graph) else (True,):
                 key = f"{part}{'_xla' if jit else ''}"
                 extra = ["--jit"] if jit else []
                 record["parts"][key] = run_self(
-                    me, ["--part", part, "--hidden", str(args.default_hidden), *common, *extra]
+                    me,
+                    ["--part", part, "--hidden", str(args.default_hidden), "--blocks", str(args.default_blocks)]
+                    + [*common, *extra],
                 )
                 print(key, _short(record["parts"][key]), flush=True)
         elif part == "speed":
-            for hidden in (args.glow_size_hidden, args.default_hidden):
+            for hidden, blocks in (
+                (args.glow_size_hidden, args.glow_size_blocks),
+                (args.default_hidden, args.default_blocks),
+            ):
                 for jit in (False, True):
-                    key = f"speed_h{hidden}{'_xla' if jit else ''}"
+                    key = f"speed_h{hidden}b{blocks}{'_xla' if jit else ''}"
                     record["parts"][key] = run_self(
                         me,
                         [
@@ -224,6 +252,10 @@ def main():
                             "speed",
                             "--hidden",
                             str(hidden),
+                            "--blocks",
+                            str(blocks),
+                            "--num_scales",
+                            str(args.num_scales),
                             "--seconds",
                             str(args.speed_seconds),
                             *(["--jit"] if jit else []),

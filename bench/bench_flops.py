@@ -2,7 +2,8 @@
 
     python bench/bench_flops.py
 
-FLOPs of one training step (log_prob + gradient, batch 64, default digits model) are counted
+FLOPs of one training step (log_prob + gradient, batch 64; our default and small digits models,
+and the peers' tfb.Glow, so the work per image compares) are counted
 from the traced graph's ops by TensorFlow's profiler (float_operation: convolutions, matmuls and
 elementwise ops with registered FLOP counts). The machine's limit is measured in the same run: a
 2048x2048 float32 matmul and a 3x3 64->64 convolution on [64, 32, 32, 64], best of 10, plus the
@@ -51,58 +52,60 @@ def small_conv_flops():
     return out
 
 
-def step_flops(flow, x):
-    variables = flow.trainable_variables
-
-    @tf.function
+def _training_step(log_prob, variables, jit=False):
+    @tf.function(jit_compile=jit)
     def step(x):
         with tf.GradientTape() as tape:
-            loss = -tf.reduce_mean(flow.log_prob(x, training=True))
+            loss = -tf.reduce_mean(log_prob(x))
         return tape.gradient(loss, variables)
 
-    graph = step.get_concrete_function(x).graph
+    return step
+
+
+def step_flops(log_prob, variables, x):
+    graph = _training_step(log_prob, variables).get_concrete_function(x).graph
     opts = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
     opts["output"] = "none"
     return tf.compat.v1.profiler.profile(graph, options=opts).total_float_ops
 
 
-def step_seconds(flow, x, jit):
-    variables = flow.trainable_variables
-
-    @tf.function(jit_compile=jit)
-    def step(x):
-        with tf.GradientTape() as tape:
-            loss = -tf.reduce_mean(flow.log_prob(x, training=True))
-        return tape.gradient(loss, variables)
-
+def step_seconds(log_prob, variables, x, jit):
+    step = _training_step(log_prob, variables, jit)
     return best_seconds(lambda: [g.numpy() for g in step(x)][0], repeats=30)
 
 
-def main():
+def models():
+    """(name, log_prob(x), variables, x) for ours at the default and the small size, and the
+    peers' tfb.Glow (../shared/peers/digits_peers.py: 2 levels x 4 steps, hidden 64, on x in (0, 1))."""
+    import tensorflow_probability as tfp
+
     from tfp_realnvp.experiment import ExperimentConfig, build_flow
 
-    flow = build_flow(ExperimentConfig(), (8, 8, 1), 17)
-    x = tf.random.stateless_uniform([64, 8, 8, 1], seed=[1, 2], maxval=17.0)
-    flops = step_flops(flow, x)
+    tfb, tfd = tfp.bijectors, tfp.distributions
+    pixels = tf.random.stateless_uniform([64, 8, 8, 1], seed=[1, 2], maxval=17.0)
+    out = []
+    for name, hidden, blocks in (("default (32 ch, 2 blocks)", 32, 2), ("small (14 ch, 1 block)", 14, 1)):
+        flow = build_flow(ExperimentConfig(hidden_channels=hidden, num_blocks=blocks), (8, 8, 1), 17)
+        out.append((name, lambda x, f=flow: f.log_prob(x, training=True), flow.trainable_variables, pixels))
+    glow = tfb.Glow(
+        output_shape=(8, 8, 1),
+        num_glow_blocks=2,
+        num_steps_per_block=4,
+        coupling_bijector_fn=lambda shape: tfb.GlowDefaultNetwork(shape, num_hidden=64),
+        exit_bijector_fn=tfb.GlowDefaultExitNetwork,
+        seed=0,
+    )
+    dist = tfd.TransformedDistribution(tfd.Sample(tfd.Normal(0.0, 1.0), glow.inverse_event_shape((8, 8, 1))), glow)
+    x = pixels / 17.0
+    dist.log_prob(x)  # builds the Keras networks, so their variables exist
+    out.append(("tfb.Glow (peers' digits size)", dist.log_prob, dist.trainable_variables, x))
+    return out
+
+
+def main():
     limit = machine_flops()
-    record = {
-        "benchmark": "flops",
-        "model": "default digits RealNVP",
-        "batch": 64,
-        "step_flops": flops,
-        "params": int(sum(np.prod(v.shape) for v in flow.trainable_variables)),
-        **limit,
-        **small_conv_flops(),
-    }
     best = max(limit.values())
-    for jit in (False, True):
-        seconds = step_seconds(flow, x, jit)
-        key = "xla" if jit else "graph"
-        record[f"{key}_step_seconds"] = seconds
-        record[f"{key}_achieved_flops_per_s"] = flops / seconds
-        record[f"{key}_fraction_of_measured_limit"] = flops / seconds / best
-    write_result(record, "flops.json")
-    print(f"step: {flops / 1e9:.3f} GFLOP (batch 64, {record['params']:,} params)")
+    record = {"benchmark": "flops", "batch": 64, **limit, **small_conv_flops(), "models": {}}
     print(
         f"machine: matmul {limit['matmul_flops_per_s'] / 1e9:.1f} GFLOP/s, conv {limit['conv_flops_per_s'] / 1e9:.1f} "
         "GFLOP/s"
@@ -111,12 +114,24 @@ def main():
         f"small convolutions (8x8, batch 1000): 10 channels {record['conv_10ch_8x8_flops_per_s'] / 1e9:.1f} GFLOP/s, "
         f"20 channels {record['conv_20ch_8x8_flops_per_s'] / 1e9:.1f} GFLOP/s"
     )
-    for key in ("graph", "xla"):
-        print(
-            f"{key}: {record[f'{key}_step_seconds'] * 1e3:.1f} ms/step, "
-            f"{record[f'{key}_achieved_flops_per_s'] / 1e9:.2f} GFLOP/s = "
-            f"{record[f'{key}_fraction_of_measured_limit']:.1%} of the measured limit"
-        )
+    for name, log_prob, variables, x in models():
+        flops = step_flops(log_prob, variables, x)
+        r = {"step_flops": flops, "params": int(sum(np.prod(v.shape) for v in variables))}
+        for jit in (False, True):
+            key = "xla" if jit else "graph"
+            seconds = step_seconds(log_prob, variables, x, jit)
+            r[f"{key}_step_seconds"] = seconds
+            r[f"{key}_achieved_flops_per_s"] = flops / seconds
+            r[f"{key}_fraction_of_measured_limit"] = flops / seconds / best
+        record["models"][name] = r
+        print(f"{name}: {flops / 1e9:.3f} GFLOP per step (batch 64), {r['params']:,} params")
+        for key in ("graph", "xla"):
+            print(
+                f"  {key}: {r[f'{key}_step_seconds'] * 1e3:.1f} ms/step, "
+                f"{r[f'{key}_achieved_flops_per_s'] / 1e9:.2f} GFLOP/s = "
+                f"{r[f'{key}_fraction_of_measured_limit']:.1%} of the measured limit"
+            )
+    write_result(record, "flops.json")
 
 
 if __name__ == "__main__":

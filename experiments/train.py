@@ -20,8 +20,12 @@ flags.DEFINE_string(
 )
 flags.DEFINE_string("data_dir", None, "Folder with local files (MNIST IDX gz / CIFAR-10 .bin); TFDS when absent")
 flags.DEFINE_integer("num_scales", 2, "Multi-scale levels (images)")
-flags.DEFINE_integer("num_blocks", 2, "Residual blocks per conditioner (images)")
-flags.DEFINE_integer("hidden_channels", 32, "Conditioner feature maps at the first scale (doubles per scale)")
+flags.DEFINE_integer("num_blocks", None, "Residual blocks per conditioner (images; default: digits 1, others 2)")
+flags.DEFINE_integer(
+    "hidden_channels",
+    None,
+    "Conditioner feature maps at the first scale, doubling per scale (default: digits 20, others 32)",
+)
 flags.DEFINE_integer("num_couplings", 8, "Couplings (vectors)")
 flags.DEFINE_list("hidden_units", ["256", "256"], "MLP conditioner widths (vectors)")
 flags.DEFINE_float("dropout", None, "Dropout inside the conditioner ResNets while training (default: images 0.2)")
@@ -29,7 +33,7 @@ flags.DEFINE_bool("batch_norm", None, "Moving-average batch norm after every cou
 flags.DEFINE_float("batch_norm_momentum", 0.9, "Running-statistics momentum of the batch norm")
 flags.DEFINE_bool("additive", False, "NICE additive couplings instead of affine")
 flags.DEFINE_integer("batch_size", None, "Global batch size, split across replicas (default: images 64, 2-D 512)")
-flags.DEFINE_integer("steps", None, "Training steps (default: images 1000, 2-D 3000)")
+flags.DEFINE_integer("steps", None, "Training steps (default: digits 4000, other images 1000, 2-D 3000)")
 flags.DEFINE_integer("epochs", 0, "If > 0, train this many epochs instead of --steps")
 flags.DEFINE_float("learning_rate", 1e-3, "Adam learning rate")
 flags.DEFINE_integer("warmup_steps", 0, "Linear learning-rate warm-up")

@@ -67,6 +67,15 @@ def test_config_errors_name_the_problem(tmp_path):
         restore_flow(str(tmp_path))
 
 
+def test_recipes_resolve_by_kind_then_dataset_and_yield_to_explicit_values():
+    digits, mnist, moons = (ExperimentConfig(dataset=d) for d in ("digits", "mnist", "moons"))
+    assert (digits.hidden_channels, digits.num_blocks, digits.steps, digits.dropout) == (20, 1, 4000, 0.2)
+    assert (mnist.hidden_channels, mnist.num_blocks, mnist.steps, mnist.dropout) == (32, 2, 1000, 0.2)
+    assert (moons.batch_norm, moons.decay, moons.hidden_channels) == (False, "cosine", None)
+    mine = ExperimentConfig(dataset="digits", hidden_channels=8, steps=7, dropout=0.0)
+    assert (mine.hidden_channels, mine.num_blocks, mine.steps, mine.dropout) == (8, 1, 7, 0.0)
+
+
 def script(*args):
     return subprocess.run(
         [sys.executable, os.path.join(ROOT, "experiments", "train.py"), *args],
@@ -105,7 +114,7 @@ def test_train_script_refuses_to_clobber_a_run_and_resumes(tmp_path):
     assert first.returncode == 0, first.stderr[-2000:]
     assert "test bits/dim (17-level pixels)" in first.stdout
     with open(tmp_path / "r" / "config.json") as f:
-        saved = json.load(f)["config"]  # every flag reaches the config; unset ones take the image recipe
+        saved = json.load(f)["config"]  # every flag reaches the config; unset ones take the digits recipe
     assert (saved["validation_size"], saved["ema_decay"], saved["batch_norm"], saved["l2"]) == (30, 0.5, True, 5e-5)
     again = script(*common)
     assert again.returncode != 0 and "resume" in again.stderr

@@ -18,12 +18,26 @@ __all__ = ["RECIPES", "ExperimentConfig", "build_flow", "load_data", "restore_fl
 
 # Defaults that depend on the kind of data, chosen from bench/results (the README's tables).
 # 2-D densities learn best without batch norm, with a cosine learning-rate decay and no L2 (it is
-# a large term next to a 2-nat loss). Images keep the paper's batch norm and L2; the default model
-# overfits 1,350 digits within ~400 steps, which conditioner dropout and evaluating a moving average
-# of the weights push back to ~1,000 steps and a lower validation-chosen test bits/dim.
+# a large term next to a 2-nat loss). Images keep the paper's batch norm and L2; the 842k-parameter
+# model overfits 1,350 digits within ~400 steps, which conditioner dropout and evaluating a moving
+# average of the weights push back to ~1,000 steps. Digits (a dataset's entry refines its kind's):
+# a 177k-parameter model (20 feature maps, 1 residual block) scores ~0.02 bits/dim better at the
+# validation choice than the 842k one on two seeds (2.050 / 2.088 vs 2.077 / 2.101), chosen at
+# steps 3000-3800, and runs 2.5x more steps per second.
 RECIPES = {
-    "image": dict(batch_norm=True, batch_size=64, steps=1000, decay="none", l2=5e-5, dropout=0.2, ema_decay=0.999),
+    "image": dict(
+        hidden_channels=32,
+        num_blocks=2,
+        batch_norm=True,
+        batch_size=64,
+        steps=1000,
+        decay="none",
+        l2=5e-5,
+        dropout=0.2,
+        ema_decay=0.999,
+    ),
     "vector": dict(batch_norm=False, batch_size=512, steps=3000, decay="cosine", l2=0.0, dropout=0.0, ema_decay=0.0),
+    "digits": dict(hidden_channels=20, num_blocks=1, steps=4000),
 }
 
 
@@ -36,8 +50,8 @@ class ExperimentConfig:
     data_dir: str | None = None
     # model
     num_scales: int = 2
-    num_blocks: int = 2
-    hidden_channels: int = 32
+    num_blocks: int | None = None
+    hidden_channels: int | None = None
     dropout: float | None = None
     num_couplings: int = 8
     hidden_units: tuple = (256, 256)
@@ -77,7 +91,8 @@ class ExperimentConfig:
             raise ValueError(f"unknown dataset {self.dataset!r}; choose from {', '.join(known)}")
         if self.test_draws < 1 or self.num_samples < 1 or self.temperature <= 0:
             raise ValueError("`test_draws` and `num_samples` must be >= 1 and `temperature` > 0")
-        for key, value in RECIPES["image" if self.is_image else "vector"].items():
+        recipe = {**RECIPES["image" if self.is_image else "vector"], **RECIPES.get(self.dataset, {})}
+        for key, value in recipe.items():
             if getattr(self, key) is None:
                 setattr(self, key, value)
 
