@@ -2,8 +2,8 @@
 
     python bench/bench_flops.py
 
-FLOPs of one training step (log_prob + gradient, batch 64; our default and small digits models,
-and the peers' tfb.Glow, so the work per image compares) are counted
+FLOPs of one training step (log_prob + gradient, batch 64; our models at three sizes and the
+peers' tfb.Glow, so the work per image compares) are counted
 from the traced graph's ops by TensorFlow's profiler (float_operation: convolutions, matmuls and
 elementwise ops with registered FLOP counts). The machine's limit is measured in the same run: a
 2048x2048 float32 matmul and a 3x3 64->64 convolution on [64, 32, 32, 64], best of 10, plus the
@@ -75,8 +75,9 @@ def step_seconds(log_prob, variables, x, jit):
 
 
 def models():
-    """(name, log_prob(x), variables, x) for ours at the default and the small size, and the
-    peers' tfb.Glow (../shared/peers/digits_peers.py: 2 levels x 4 steps, hidden 64, on x in (0, 1))."""
+    """(name, log_prob(x), variables, x) for ours (images' default, the digits recipe and at
+    tfb.Glow's parameter count; the image recipe's dropout 0.2 and batch norm), and the peers'
+    tfb.Glow (../shared/peers/digits_peers.py: 2 levels x 4 steps, hidden 64, on x in (0, 1))."""
     import tensorflow_probability as tfp
 
     from tfp_realnvp.experiment import ExperimentConfig, build_flow
@@ -84,7 +85,12 @@ def models():
     tfb, tfd = tfp.bijectors, tfp.distributions
     pixels = tf.random.stateless_uniform([64, 8, 8, 1], seed=[1, 2], maxval=17.0)
     out = []
-    for name, hidden, blocks in (("default (32 ch, 2 blocks)", 32, 2), ("small (14 ch, 1 block)", 14, 1)):
+    shapes = (
+        ("image default (32 ch, 2 blocks)", 32, 2),
+        ("digits recipe (20 ch, 1 block)", 20, 1),
+        ("tfb.Glow's size (14 ch, 1 block)", 14, 1),
+    )
+    for name, hidden, blocks in shapes:
         flow = build_flow(ExperimentConfig(hidden_channels=hidden, num_blocks=blocks), (8, 8, 1), 17)
         out.append((name, lambda x, f=flow: f.log_prob(x, training=True), flow.trainable_variables, pixels))
     glow = tfb.Glow(

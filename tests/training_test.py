@@ -104,6 +104,18 @@ def test_dropout_training_repeats_exactly_for_a_seed(jit_compile):
     assert not all(np.allclose(a, b) for a, b in zip(same, other))  # the seed draws the dropout masks
 
 
+def test_dropout_training_under_mirrored_repeats_exactly(mirrored):
+    def flow_fn():  # no batch norm, so the XLA step runs under the strategy too
+        return RealNVP(
+            event_shape=(8, 8, 1), pixel_levels=17, hidden_channels=8, num_blocks=1, dropout=0.3, batch_norm=False
+        )
+
+    runs = [Trainer(flow_fn, config(3, jit_compile=True), strategy=mirrored) for _ in range(2)]
+    for t in runs:
+        t.fit(digits_dataset(), verbose=False)
+    assert_same(weights(runs[0]), weights(runs[1]), rtol=0, atol=0)
+
+
 @pytest.mark.parametrize("flow_fn", [small_flow, dropout_flow], ids=["plain", "dropout"])
 def test_resume_continues_exactly(tmp_path, flow_fn):
     straight = Trainer(flow_fn, config(6))
