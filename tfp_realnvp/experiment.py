@@ -69,7 +69,7 @@ class ExperimentConfig:
     l2: float | None = None
     clip_norm: float | None = 100.0
     ema_decay: float | None = None
-    jit_compile: bool = False  # XLA: 1.2x on the 89k-parameter model, none on the default (bench/results)
+    jit_compile: bool = False  # XLA: 1.16x steps/s on the digits recipe, none at 842k; first step 9 s, not 4 s
     seed: int = 0
     eval_every: int = 50
     checkpoint_every: int = 500
