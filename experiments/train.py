@@ -49,13 +49,15 @@ flags.DEFINE_bool(
     "mixed_precision", False, "Conditioners in float16 (bfloat16 without a GPU); log-dets and loss stay float32"
 )
 flags.DEFINE_bool(
-    "jit_compile", False, "Compile the training step with XLA (1.2x faster on small models here, not on the default)"
+    "jit_compile",
+    False,
+    "Compile the training step with XLA (digits model here: 1.16x the steps/s, first step 9 s, not 4 s)",
 )
 flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker"], "tf.distribute strategy")
 flags.DEFINE_integer(
     "num_cpu_devices", 0, "Split the CPU into N logical devices (to run --strategy=mirrored without GPUs)"
 )
-flags.DEFINE_integer("seed", 0, "Seed for weights, data order and dequantization")
+flags.DEFINE_integer("seed", 0, "Seed for weights, data order, dequantization and dropout masks")
 flags.DEFINE_integer(
     "eval_every",
     50,

@@ -76,6 +76,15 @@ def test_recipes_resolve_by_kind_then_dataset_and_yield_to_explicit_values():
     assert (mine.hidden_channels, mine.num_blocks, mine.steps, mine.dropout) == (8, 1, 7, 0.0)
 
 
+def test_resume_refuses_a_run_built_with_another_flow_and_writes_nothing(tmp_path):
+    run_experiment(tiny(tmp_path), verbose=False)
+    config_path = tmp_path / "run" / "config.json"
+    before = config_path.read_bytes()
+    with pytest.raises(ValueError, match=r"cannot resume.*hidden_channels=4 \(now 6\)"):
+        run_experiment(tiny(tmp_path, hidden_channels=6, resume=True), verbose=False)
+    assert config_path.read_bytes() == before
+
+
 def script(*args):
     return subprocess.run(
         [sys.executable, os.path.join(ROOT, "experiments", "train.py"), *args],

@@ -44,7 +44,7 @@ RECIPES = {
 @dataclasses.dataclass
 class ExperimentConfig:
     """Everything a run needs; saved as `config.json` in `model_dir`. Fields left None take the
-    dataset kind's default from `RECIPES`."""
+    default of the data's kind from `RECIPES`, refined by the dataset's own entry (e.g. digits)."""
 
     dataset: str = "digits"
     data_dir: str | None = None
@@ -176,6 +176,42 @@ def restore_flow(model_dir: str, which: str = "best") -> tuple[RealNVP, Experime
     return flow, config
 
 
+# What a checkpoint's weights depend on: a resume must rebuild the same flow.
+_MODEL_FIELDS = (
+    "dataset",
+    "num_scales",
+    "num_blocks",
+    "hidden_channels",
+    "dropout",
+    "num_couplings",
+    "hidden_units",
+    "batch_norm",
+    "batch_norm_momentum",
+    "additive",
+    "mixed_precision",
+)
+
+
+def _check_resumable(config: ExperimentConfig):
+    """Refuse (before anything is written) to resume a run whose saved flow differs from `config`'s,
+    e.g. a run made before the defaults changed: naming the fields beats a failed restore."""
+    path = os.path.join(config.model_dir, "config.json")
+    if not os.path.exists(path):
+        return  # nothing saved yet: the Trainer reports a resume without checkpoints
+    with open(path) as f:
+        saved = ExperimentConfig(**json.load(f)["config"])
+    changed = [
+        f"{k}={getattr(saved, k)!r} (now {getattr(config, k)!r})"
+        for k in _MODEL_FIELDS
+        if getattr(saved, k) != getattr(config, k)
+    ]
+    if changed:
+        raise ValueError(
+            f"cannot resume {config.model_dir!r}: its flow was built with {', '.join(changed)}; "
+            "pass the saved values (e.g. --hidden_channels=32 --num_blocks=2) to continue it"
+        )
+
+
 def _eval_points(points, levels, draws):
     if levels is None:
         return points
@@ -194,6 +230,8 @@ def run_experiment(config: ExperimentConfig, strategy=None, data: Data | None = 
     from tfp_realnvp import plots
     from tfp_realnvp.export import export_saved_model
 
+    if config.resume:
+        _check_resumable(config)
     d = data or load_data(config)
     steps = config.epochs * (len(d.train) // config.batch_size) if config.epochs else config.steps
     os.makedirs(config.model_dir, exist_ok=True)

@@ -120,7 +120,8 @@ class Trainer:
     Each step minimises sum(-log_prob(x, training=True, seed=s)) / global_batch on every replica (so
     the cross-replica gradient sum is the gradient of the global-batch mean) plus
     `l2 * sum(g^2)` over `flow.regularization_variables` (counted once, not per replica);
-    `s`, the dropout seed, is `config.seed` and the step with the replica's id folded in.
+    `s`, the dropout seed, is `config.seed` and the step with the replica's id folded in
+    (conditioners whose call takes no `seed` keyword draw from TF's global generator instead).
     The checkpoint holds the step, the flow (weights and batch-norm statistics), the
     optimizer state; on resume the dataset skips the batches already consumed, so
     `fit(..., resume=True)` continues exactly when the dataset is deterministic (the

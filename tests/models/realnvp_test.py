@@ -190,6 +190,11 @@ def test_dropout_acts_only_while_training_and_inference_stays_exact():
     assert not np.allclose(flow.log_prob(x, training=True, seed=[3, 5]), seeded)
     with pytest.raises(ValueError, match="seed.*training=True"):
         flow.log_prob(x, seed=[3, 4])
+    via_tfp_kwargs = flow.log_prob(tf.identity(x), bijector_kwargs={"training": True}, seed=[3, 4])
+    np.testing.assert_array_equal(via_tfp_kwargs, seeded)  # the seed is not dropped on that path
+    for bad in (42, [1.0, 2.0], [1, 2, 3]):
+        with pytest.raises(ValueError, match="two integers"):
+            flow.log_prob(x, training=True, seed=bad)
     with pytest.raises(ValueError, match="dropout"):
         tiny(dropout=1.0)
     with pytest.raises(ValueError, match="dropout"):

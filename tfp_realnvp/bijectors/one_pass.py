@@ -74,7 +74,14 @@ class TrainingCall:
     """
 
     def __init__(self, seed=None):
-        self.seed = None if seed is None else tf.convert_to_tensor(seed)
+        if seed is not None:
+            seed = tf.convert_to_tensor(seed)
+            if not seed.dtype.is_integer or seed.shape != [2]:
+                raise ValueError(
+                    f"`seed` must be a stateless seed, two integers, got {seed.dtype.name} of shape {seed.shape}"
+                )
+            seed = tf.cast(seed, tf.int32)  # what XLA's stateless random ops accept
+        self.seed = seed
 
     def __bool__(self):
         return True

@@ -34,8 +34,11 @@ def _split_kwargs(kwargs):
     seed = kwargs.pop("seed", None)
     if "training" in kwargs:
         bijector_kwargs["training"] = TrainingCall(seed) if kwargs.pop("training") else False
-    if seed is not None and not bijector_kwargs.get("training"):
-        raise ValueError("`seed=` seeds the dropout of a training call: pass it with `training=True`")
+    if seed is not None:
+        if not bijector_kwargs.get("training"):
+            raise ValueError("`seed=` seeds the dropout of a training call: pass it with `training=True`")
+        if not isinstance(bijector_kwargs["training"], TrainingCall):  # bijector_kwargs={"training": True}
+            bijector_kwargs["training"] = TrainingCall(seed)
     if kwargs:
         raise TypeError(f"unexpected keyword arguments {sorted(kwargs)}; RealNVP takes `training=` and `seed=`")
     return distribution_kwargs, bijector_kwargs
