@@ -155,17 +155,24 @@ def _mixed_dtype():
     return tf.float16 if tf.config.list_logical_devices("GPU") else tf.bfloat16
 
 
+def _saved_run(model_dir: str) -> dict | None:
+    """The run's `config.json` (config, event shape, pixel levels), or None when there is none."""
+    path = os.path.join(model_dir, "config.json")
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
 def restore_flow(model_dir: str, which: str = "best") -> tuple[RealNVP, ExperimentConfig]:
     """Rebuild the flow from `model_dir/config.json` and load a checkpoint: `which="best"` (the
     validation-chosen weights, which are also the exported ones; the latest when the run kept no
     best) or `"latest"`."""
     if which not in ("best", "latest"):
         raise ValueError(f"`which` must be 'best' or 'latest', got {which!r}")
-    path = os.path.join(model_dir, "config.json")
-    if not os.path.exists(path):
+    saved = _saved_run(model_dir)
+    if saved is None:
         raise FileNotFoundError(f"no config.json in {model_dir!r}: not a training run directory")
-    with open(path) as f:
-        saved = json.load(f)
     config = ExperimentConfig(**saved["config"])
     flow = build_flow(config, tuple(saved["event_shape"]), saved["levels"])
     best = tf.train.latest_checkpoint(os.path.join(model_dir, "best")) if which == "best" else None
@@ -192,23 +199,23 @@ _MODEL_FIELDS = (
 )
 
 
+def _flag_value(value):
+    return ",".join(map(str, value)) if isinstance(value, tuple) else value  # list flags: 256,256
+
+
 def _check_resumable(config: ExperimentConfig):
     """Refuse (before anything is written) to resume a run whose saved flow differs from `config`'s,
     e.g. a run made before the defaults changed: naming the fields beats a failed restore."""
-    path = os.path.join(config.model_dir, "config.json")
-    if not os.path.exists(path):
+    run = _saved_run(config.model_dir)
+    if run is None:
         return  # nothing saved yet: the Trainer reports a resume without checkpoints
-    with open(path) as f:
-        saved = ExperimentConfig(**json.load(f)["config"])
-    changed = [
-        f"{k}={getattr(saved, k)!r} (now {getattr(config, k)!r})"
-        for k in _MODEL_FIELDS
-        if getattr(saved, k) != getattr(config, k)
-    ]
+    saved = ExperimentConfig(**run["config"])
+    changed = [k for k in _MODEL_FIELDS if getattr(saved, k) != getattr(config, k)]
     if changed:
+        was = ", ".join(f"{k}={getattr(saved, k)!r} (now {getattr(config, k)!r})" for k in changed)
+        flags = " ".join(f"--{k}={_flag_value(getattr(saved, k))}" for k in changed)
         raise ValueError(
-            f"cannot resume {config.model_dir!r}: its flow was built with {', '.join(changed)}; "
-            "pass the saved values (e.g. --hidden_channels=32 --num_blocks=2) to continue it"
+            f"cannot resume {config.model_dir!r}: its flow was built with {was}; pass {flags} to continue it"
         )
 
 
