@@ -190,6 +190,10 @@ def test_dropout_acts_only_while_training_and_inference_stays_exact():
     assert not np.allclose(flow.log_prob(x, training=True, seed=[3, 5]), seeded)
     with pytest.raises(ValueError, match="seed.*training=True"):
         flow.log_prob(x, seed=[3, 4])
+    two_calls = tf.function(lambda x, **kw: (flow.log_prob(x, **kw), flow.log_prob(x, **kw)))
+    for spelling in ({"training": True}, {"bijector_kwargs": {"training": True}}):  # in one graph TFP's cache
+        first, second = two_calls(x, **spelling)  # could serve the second call: each must draw its own masks
+        assert not np.allclose(first, second), spelling
     via_tfp_kwargs = flow.log_prob(tf.identity(x), bijector_kwargs={"training": True}, seed=[3, 4])
     np.testing.assert_array_equal(via_tfp_kwargs, seeded)  # the seed is not dropped on that path
     for bad in (42, [1.0, 2.0], [1, 2, 3]):

@@ -33,12 +33,12 @@ def _split_kwargs(kwargs):
     bijector_kwargs = dict(kwargs.pop("bijector_kwargs", {}))
     seed = kwargs.pop("seed", None)
     if "training" in kwargs:
-        bijector_kwargs["training"] = TrainingCall(seed) if kwargs.pop("training") else False
-    if seed is not None:
-        if not bijector_kwargs.get("training"):
-            raise ValueError("`seed=` seeds the dropout of a training call: pass it with `training=True`")
-        if not isinstance(bijector_kwargs["training"], TrainingCall):  # bijector_kwargs={"training": True}
-            bijector_kwargs["training"] = TrainingCall(seed)
+        bijector_kwargs["training"] = kwargs.pop("training")
+    training = bijector_kwargs.get("training", False)
+    if seed is not None and not training:
+        raise ValueError("`seed=` seeds the dropout of a training call: pass it with `training=True`")
+    if training and not isinstance(training, TrainingCall):  # also TFP's bijector_kwargs={"training": True}
+        bijector_kwargs["training"] = TrainingCall(seed)
     if kwargs:
         raise TypeError(f"unexpected keyword arguments {sorted(kwargs)}; RealNVP takes `training=` and `seed=`")
     return distribution_kwargs, bijector_kwargs
