@@ -36,6 +36,7 @@ def _flow(args, dropout=0.0, batch_norm=True):
         hidden_channels=args.hidden,
         num_blocks=args.blocks,
         num_scales=args.num_scales,
+        squeeze_first=args.squeeze_first,
         dropout=dropout,
         batch_norm=batch_norm,
         seed=args.seed,
@@ -173,6 +174,7 @@ def child(args):
         hidden=args.hidden,
         blocks=args.blocks,
         num_scales=args.num_scales,
+        squeeze_first=bool(args.squeeze_first),
         seed=args.seed,
         jit=args.jit,
         seconds=args.seconds,
@@ -193,6 +195,9 @@ def main():
     p.add_argument("--default_hidden", type=int, help="our width (default: the digits recipe's)")
     p.add_argument("--default_blocks", type=int, help="our residual blocks (default: the digits recipe's)")
     p.add_argument("--num_scales", type=int, default=2)
+    p.add_argument(
+        "--squeeze_first", type=int, choices=[0, 1], help="checkerboards on the squeezed grid (default: the recipe's)"
+    )
     p.add_argument("--glow_size_hidden", type=int, default=14, help="our width at tfb.Glow's parameter count")
     p.add_argument("--glow_size_blocks", type=int, default=1, help="our residual blocks at that size")
     p.add_argument("--lr", type=float, default=1e-3)
@@ -216,6 +221,7 @@ def main():
         ("dropout",) * 2,
         ("default_hidden", "hidden_channels"),
         ("default_blocks", "num_blocks"),
+        ("squeeze_first",) * 2,
     ):
         if getattr(args, key) is None:
             setattr(args, key, getattr(recipe, field))
@@ -228,6 +234,7 @@ def main():
     common += ["--ema_decay", str(args.ema_decay), "--dropout", str(args.dropout)]
     common += ["--no_batch_norm"] if args.no_batch_norm else []
     common += ["--num_scales", str(args.num_scales), "--seed", str(args.seed)]
+    common += ["--squeeze_first", str(int(args.squeeze_first))]
     for part in parts:
         if part in ("protocol", "validated"):
             for jit in (False, True) if (part == "protocol" and args.protocol_graph) else (True,):
@@ -257,6 +264,8 @@ def main():
                             str(blocks),
                             "--num_scales",
                             str(args.num_scales),
+                            "--squeeze_first",
+                            str(int(args.squeeze_first)),
                             "--seconds",
                             str(args.speed_seconds),
                             *(["--jit"] if jit else []),

@@ -52,7 +52,12 @@ def train_ours(args):
 
     def build():
         return RealNVP(
-            event_shape=(28, 28, 1), pixel_levels=256, num_scales=2, hidden_channels=args.hidden, num_blocks=args.blocks
+            event_shape=(28, 28, 1),
+            pixel_levels=256,
+            num_scales=2,
+            hidden_channels=args.hidden,
+            num_blocks=args.blocks,
+            squeeze_first=args.squeeze_first,
         )
 
     trainer = Trainer(build, config)
@@ -72,7 +77,12 @@ def train_ours(args):
     steady = history["train_seconds"] - history["first_step_seconds"]
     return {
         "peer": "tfp_realnvp.RealNVP(event_shape=(28, 28, 1), num_scales=2)",
-        "config": {"hidden_channels": args.hidden, "num_blocks": args.blocks, "jit_compile": not args.no_jit},
+        "config": {
+            "hidden_channels": args.hidden,
+            "num_blocks": args.blocks,
+            "squeeze_first": args.squeeze_first,
+            "jit_compile": not args.no_jit,
+        },
         "n_params": int(sum(np.prod(v.shape) for v in flow.trainable_variables)),
         "steps": trainer.current_step,
         "epochs": trainer.current_step * 64 / 60000,
@@ -94,16 +104,18 @@ def main():
     p.add_argument("--eval_every", type=int, default=1000, help="steps between subset evaluations")
     p.add_argument("--hidden", type=int, default=16)
     p.add_argument("--blocks", type=int, default=2)
+    p.add_argument("--squeeze_first", action="store_true", help="checkerboards on the squeezed grid")
     p.add_argument("--no_jit", action="store_true")
+    p.add_argument("--tag", default="", help="suffix of the result file")
     p.add_argument("--with_peer", action="store_true", help="also rerun tfb.Glow (mnist_peers.py) now")
     args = p.parse_args()
     ours = train_ours(args)
     print({k: v for k, v in ours.items() if k != "history"}, flush=True)
-    write_result({"benchmark": "mnist", "ours": ours, "tfp_glow": None}, "mnist.json")
+    write_result({"benchmark": "mnist", "ours": ours, "tfp_glow": None}, "mnist" + args.tag + ".json")
     glow = None
     if args.with_peer:
         glow = run_peer("mnist_peers.py", ["--peer", "tfp_glow", "--seconds", str(args.seconds)], "mnist_tfp_glow.json")
-    write_result({"benchmark": "mnist", "ours": ours, "tfp_glow": glow}, "mnist.json")
+    write_result({"benchmark": "mnist", "ours": ours, "tfp_glow": glow}, "mnist" + args.tag + ".json")
     print("| model | params | train img/s | first step s | test bpd (10k) | samples/s | non-finite samples |")
     print("|---|---|---|---|---|---|---|")
     print(

@@ -26,6 +26,11 @@ flags.DEFINE_integer(
     None,
     "Conditioner feature maps at the first scale, doubling per scale (default: digits 20, others 32)",
 )
+flags.DEFINE_bool(
+    "squeeze_first",
+    None,
+    "Run each scale's checkerboard couplings on the squeezed grid: same partition, 4x fewer conditioner positions",
+)
 flags.DEFINE_integer("num_couplings", 8, "Couplings (vectors)")
 flags.DEFINE_list("hidden_units", ["256", "256"], "MLP conditioner widths (vectors)")
 flags.DEFINE_float("dropout", None, "Dropout inside the conditioner ResNets while training (default: images 0.2)")

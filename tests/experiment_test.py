@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tfp_realnvp.bijectors import AffineCoupling
 from tfp_realnvp.experiment import ExperimentConfig, restore_flow, run_experiment
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -72,6 +73,7 @@ def test_recipes_resolve_by_kind_then_dataset_and_yield_to_explicit_values():
     assert (digits.hidden_channels, digits.num_blocks, digits.steps, digits.dropout) == (20, 1, 4000, 0.2)
     assert (mnist.hidden_channels, mnist.num_blocks, mnist.steps, mnist.dropout) == (32, 2, 1000, 0.2)
     assert (moons.batch_norm, moons.decay, moons.hidden_channels) == (False, "cosine", None)
+    assert digits.squeeze_first is mnist.squeeze_first is moons.squeeze_first is False
     mine = ExperimentConfig(dataset="digits", hidden_channels=8, steps=7, dropout=0.0)
     assert (mine.hidden_channels, mine.num_blocks, mine.steps, mine.dropout) == (8, 1, 7, 0.0)
 
@@ -83,6 +85,13 @@ def test_resume_refuses_a_run_built_with_another_flow_and_writes_nothing(tmp_pat
     with pytest.raises(ValueError, match=r"cannot resume.*hidden_channels=4 \(now 6\)"):
         run_experiment(tiny(tmp_path, hidden_channels=6, resume=True), verbose=False)
     assert config_path.read_bytes() == before
+    old_run = json.loads(before)
+    del old_run["config"]["squeeze_first"]  # a run saved before the option existed was built without it
+    config_path.write_text(json.dumps(old_run))
+    with pytest.raises(ValueError, match=r"squeeze_first=False \(now True\); pass --squeeze_first=False"):
+        run_experiment(tiny(tmp_path, squeeze_first=True, resume=True), verbose=False)
+    flow, config = restore_flow(str(tmp_path / "run"))
+    assert config.squeeze_first is False and isinstance(flow.bijector.bijectors[1], AffineCoupling)
 
 
 def script(*args):

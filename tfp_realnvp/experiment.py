@@ -28,6 +28,7 @@ RECIPES = {
     "image": dict(
         hidden_channels=32,
         num_blocks=2,
+        squeeze_first=False,
         batch_norm=True,
         batch_size=64,
         steps=1000,
@@ -36,7 +37,16 @@ RECIPES = {
         dropout=0.2,
         ema_decay=0.999,
     ),
-    "vector": dict(batch_norm=False, batch_size=512, steps=3000, decay="cosine", l2=0.0, dropout=0.0, ema_decay=0.0),
+    "vector": dict(
+        squeeze_first=False,
+        batch_norm=False,
+        batch_size=512,
+        steps=3000,
+        decay="cosine",
+        l2=0.0,
+        dropout=0.0,
+        ema_decay=0.0,
+    ),
     "digits": dict(hidden_channels=20, num_blocks=1, steps=4000),
 }
 
@@ -52,6 +62,7 @@ class ExperimentConfig:
     num_scales: int = 2
     num_blocks: int | None = None
     hidden_channels: int | None = None
+    squeeze_first: bool | None = None  # checkerboard couplings on the squeezed grid (RealNVP's `squeeze_first`)
     dropout: float | None = None
     num_couplings: int = 8
     hidden_units: tuple = (256, 256)
@@ -140,6 +151,7 @@ def build_flow(config: ExperimentConfig, event_shape, levels) -> RealNVP:
         num_scales=config.num_scales,
         num_blocks=config.num_blocks,
         hidden_channels=config.hidden_channels,
+        squeeze_first=config.squeeze_first,
         num_couplings=config.num_couplings,
         hidden_units=config.hidden_units,
         dropout=config.dropout,
@@ -161,7 +173,9 @@ def _saved_run(model_dir: str) -> dict | None:
     if not os.path.exists(path):
         return None
     with open(path) as f:
-        return json.load(f)
+        run = json.load(f)
+    run["config"].setdefault("squeeze_first", False)  # runs saved before the option existed
+    return run
 
 
 def restore_flow(model_dir: str, which: str = "best") -> tuple[RealNVP, ExperimentConfig]:
@@ -189,6 +203,7 @@ _MODEL_FIELDS = (
     "num_scales",
     "num_blocks",
     "hidden_channels",
+    "squeeze_first",
     "dropout",
     "num_couplings",
     "hidden_units",

@@ -4,7 +4,15 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from tests.bijector_checks import assert_all_gradients_nonzero, check_bijector, train_a_few_steps
-from tfp_realnvp.bijectors import AffineCoupling, alternating_mask, channel_mask, checkerboard_mask, half_mask
+from tfp_realnvp.bijectors import (
+    AffineCoupling,
+    Squeeze,
+    alternating_mask,
+    channel_mask,
+    checkerboard_mask,
+    half_mask,
+    squeezed_checkerboard_mask,
+)
 from tfp_realnvp.networks import MLPConditioner, ResNetConditioner
 
 tfd = tfp.distributions
@@ -128,3 +136,10 @@ def test_masks():
     np.testing.assert_array_equal(channel_mask(1, 1, 4, 1)[0, 0], [0, 0, 1, 1])
     np.testing.assert_array_equal(alternating_mask(5, 1), [0, 1, 0, 1, 0])
     np.testing.assert_array_equal(half_mask(4, 0), [1, 1, 0, 0])
+    for parity in (0, 1):  # the checkerboard in Squeeze's layout: a coupling with it moves the same pixels
+        board = checkerboard_mask(4, 6, 3, parity)
+        squeezed = squeezed_checkerboard_mask(4, 6, 3, parity)
+        np.testing.assert_array_equal(Squeeze().forward(board[None])[0], squeezed)
+        np.testing.assert_array_equal(squeezed, np.broadcast_to(squeezed[0, 0], squeezed.shape))  # a channel mask
+    with pytest.raises(ValueError, match="even"):
+        squeezed_checkerboard_mask(5, 4, 1)

@@ -7,6 +7,7 @@ import tensorflow_probability as tfp
 
 from tests.bijector_checks import autodiff_log_det, train_a_few_steps
 from tfp_realnvp import RealNVP, data
+from tfp_realnvp.bijectors import Squeeze, channel_mask, squeezed_checkerboard_mask
 
 tfd = tfp.distributions
 SHARED = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "data")
@@ -87,6 +88,36 @@ def test_whole_flow_log_det_equals_autodiff_jacobian_after_training():
     z = flow.encode(probe)
     np.testing.assert_allclose(flow.decode(tf.identity(z)), probe, rtol=1e-7, atol=1e-7)
     assert float(tf.reduce_max(tf.abs(z - flow.bijector.bijectors[0].inverse(probe)))) > 1e-3  # not the identity
+
+
+def test_squeeze_first_runs_the_checkerboards_on_the_squeezed_grid_exactly():
+    flow = tiny(pixel_levels=17, dtype=tf.float64, squeeze_first=True)
+    layers = flow.bijector.bijectors
+    assert isinstance(layers[1].bijector, Squeeze)  # tfb.Invert(Squeeze()): data -> latent squeezes first
+    couplings = [b for b in layers if b.name.startswith("coupling")]
+    masks = [squeezed_checkerboard_mask(8, 8, 1, i % 2) for i in range(3)] + [
+        channel_mask(4, 4, 4, i % 2) for i in range(3)
+    ]
+    for coupling, mask in zip(couplings, masks, strict=True):
+        np.testing.assert_array_equal(coupling.mask, mask)
+    inner = layers[-2].inner.bijectors  # the last scale [4, 4, 2]: squeezed to [2, 2, 8] and back
+    assert isinstance(inner[0].bijector, Squeeze) and isinstance(inner[-1], Squeeze)
+    assert [b.mask.shape for b in inner if b.name.startswith("coupling")] == [(2, 2, 8)] * 4
+    d = data.load_digits()
+    x = tf.constant(data.dequantize_draws(d.train[:32], 17, 1, seed=0), tf.float64)
+    train_a_few_steps(
+        flow.trainable_variables, lambda: -tf.reduce_mean(flow.log_prob(x, training=True)), steps=4, learning_rate=0.01
+    )
+    probe = tf.identity(x[:3])
+    ildj = flow.bijector.inverse_log_det_jacobian(probe, event_ndims=3)
+    np.testing.assert_allclose(ildj, autodiff_log_det(flow.bijector.inverse, probe, [8, 8, 1]), rtol=1e-5)
+    np.testing.assert_allclose(flow.decode(tf.identity(flow.encode(probe))), probe, rtol=1e-7, atol=1e-7)
+    odd = tiny(event_shape=(28, 28, 1), num_scales=3, squeeze_first=True)  # 28 -> 14 -> 7: 7x7 stays on pixels
+    coarsest = odd.bijector.bijectors[-2].inner.bijectors[-2].inner.bijectors
+    assert [b.mask.shape for b in coarsest if b.name.startswith("coupling")] == [(7, 7, 4)] * 4
+    assert np.all(np.isfinite(odd.log_prob(odd.sample(2, seed=(1, 2)))))
+    with pytest.raises(ValueError, match="squeeze_first"):
+        tiny(event_shape=(4,), squeeze_first=True)
 
 
 def test_log_prob_is_base_log_prob_plus_ildj():

@@ -6,6 +6,7 @@ from tfp_realnvp.bijectors.affine_coupling import (
     channel_mask,
     checkerboard_mask,
     half_mask,
+    squeezed_checkerboard_mask,
 )
 from tfp_realnvp.bijectors.composition import FactorOut, FlowChain
 from tfp_realnvp.bijectors.invertible_linear import InvertibleLinear
@@ -28,4 +29,5 @@ __all__ = [
     "channel_mask",
     "checkerboard_mask",
     "half_mask",
+    "squeezed_checkerboard_mask",
 ]

@@ -18,6 +18,7 @@ from tfp_realnvp.bijectors import (
     alternating_mask,
     channel_mask,
     checkerboard_mask,
+    squeezed_checkerboard_mask,
 )
 from tfp_realnvp.networks import MLPConditioner, ResNetConditioner
 
@@ -47,9 +48,12 @@ def _split_kwargs(kwargs):
 class _Builder:
     """Creates the layers with deterministic seeds and the shared hyper-parameters."""
 
-    def __init__(self, dtype, seed, additive, batch_norm, momentum, compute_dtype=None, dropout=0.0):
+    def __init__(
+        self, dtype, seed, additive, batch_norm, momentum, compute_dtype=None, dropout=0.0, squeeze_first=False
+    ):
         self.dtype, self.seed, self.additive, self.compute_dtype = dtype, seed, additive, compute_dtype
         self.batch_norm, self.momentum, self.dropout = batch_norm, momentum, dropout
+        self.squeeze_first = squeeze_first
         self.count = 0
 
     def coupling(self, mask, make_net):
@@ -88,6 +92,10 @@ class RealNVP(tfd.TransformedDistribution):
     `bits_per_dim` is in the papers' units. H and W must be divisible by 2**(num_scales - 1):
     the flow is built at the data's own size, never padded or cropped (28x28 MNIST takes
     `num_scales <= 3`: 28 -> 14 -> 7).
+    `squeeze_first=True` squeezes at the start of each scale instead and runs its checkerboard
+    couplings on the squeezed grid (`squeezed_checkerboard_mask`: the same pixels pass through and
+    are transformed as in the paper, but each conditioner works on [H/2, W/2, 4C], so the first
+    scale costs ~4x fewer convolution FLOPs; a scale with odd H or W keeps the pixel grid).
 
     Vectors `[D]`: `num_couplings` couplings with alternating masks and MLP conditioners,
     optionally batch norm (off by default) and `linear_mixing` (a learned `InvertibleLinear`,
@@ -131,6 +139,7 @@ class RealNVP(tfd.TransformedDistribution):
         batch_norm=None,
         batch_norm_momentum=0.9,
         linear_mixing=False,
+        squeeze_first=False,
         additive=False,
         dtype=tf.float32,
         compute_dtype=None,
@@ -146,7 +155,11 @@ class RealNVP(tfd.TransformedDistribution):
             batch_norm = len(event_shape) == 3
         if dropout and len(event_shape) == 1:
             raise ValueError("`dropout` applies to the image conditioners (ResNets); vector flows take none")
-        builder = _Builder(dtype, seed, additive, batch_norm, batch_norm_momentum, compute_dtype, dropout)
+        if squeeze_first and len(event_shape) == 1:
+            raise ValueError("`squeeze_first` applies to image flows; vectors have nothing to squeeze")
+        builder = _Builder(
+            dtype, seed, additive, batch_norm, batch_norm_momentum, compute_dtype, dropout, bool(squeeze_first)
+        )
         if len(event_shape) == 3:
             self._check_image_shape(event_shape, num_scales)
             flow = self._image_flow(builder, event_shape, 0, num_scales, num_blocks, hidden_channels)
@@ -190,14 +203,24 @@ class RealNVP(tfd.TransformedDistribution):
             )
 
         def couplings(n, mask_fn, size):
-            return [
-                layer for i in range(n) for layer in builder.coupling(mask_fn(*size, parity=i % 2), resnet(size[2]))
-            ]
+            layers = []
+            for i in range(n):
+                mask = mask_fn(*size, parity=i % 2)
+                layers += builder.coupling(mask, resnet(mask.shape[-1]))
+            return layers
 
-        if scale == num_scales - 1:
-            return couplings(4, checkerboard_mask, (h, w, c))
-        layers = couplings(3, checkerboard_mask, (h, w, c))
-        layers.append(tfb.Invert(Squeeze(name=f"squeeze{scale}")))  # data -> latent squeezes
+        last = scale == num_scales - 1
+        checkers = 4 if last else 3
+        squeeze = tfb.Invert(Squeeze(name=f"squeeze{scale}"))  # data -> latent squeezes
+        if builder.squeeze_first and h % 2 == 0 and w % 2 == 0:
+            layers = [squeeze, *couplings(checkers, squeezed_checkerboard_mask, (h, w, c))]
+            if last:
+                return [*layers, Squeeze(name=f"unsqueeze{scale}")]
+        else:
+            layers = couplings(checkers, checkerboard_mask, (h, w, c))
+            if last:
+                return layers
+            layers.append(squeeze)
         layers += couplings(3, channel_mask, (h // 2, w // 2, 4 * c))
         inner = cls._image_flow(builder, (h // 2, w // 2, 2 * c), scale + 1, num_scales, num_blocks, hidden)
         layers.append(
