@@ -116,6 +116,22 @@ def test_dropout_training_under_mirrored_repeats_exactly(mirrored):
     assert_same(weights(runs[0]), weights(runs[1]), rtol=0, atol=0)
 
 
+def test_each_replica_draws_its_own_dropout_masks(mirrored):
+    def flow_fn():
+        return RealNVP(
+            event_shape=(8, 8, 1), pixel_levels=17, hidden_channels=8, num_blocks=1, dropout=0.3, batch_norm=False
+        )
+
+    half = next(iter(digits_dataset()))[: BATCH // 2]
+    # Both replicas get the same images; with the same masks the step would equal one device's on
+    # that half (replica 0 draws the masks a single device draws).
+    two = Trainer(flow_fn, config(1), strategy=mirrored)
+    two.fit(tf.data.Dataset.from_tensors(tf.concat([half, half], 0)).repeat(), verbose=False)
+    one = Trainer(flow_fn, TrainConfig(steps=1, batch_size=BATCH // 2, learning_rate=2e-3, log_every=1))
+    one.fit(tf.data.Dataset.from_tensors(half).repeat(), verbose=False)
+    assert not all(np.allclose(a, b, rtol=1e-5, atol=1e-6) for a, b in zip(weights(two), weights(one)))
+
+
 @pytest.mark.parametrize("flow_fn", [small_flow, dropout_flow], ids=["plain", "dropout"])
 def test_resume_continues_exactly(tmp_path, flow_fn):
     straight = Trainer(flow_fn, config(6))
