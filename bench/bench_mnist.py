@@ -76,7 +76,7 @@ def train_ours(args):
     sample_seconds = time.perf_counter() - t0
     steady = history["train_seconds"] - history["first_step_seconds"]
     return {
-        "peer": "tfp_realnvp.RealNVP(event_shape=(28, 28, 1), num_scales=2)",
+        "peer": f"tfp_realnvp.RealNVP(event_shape=(28, 28, 1), num_scales=2, squeeze_first={args.squeeze_first})",
         "config": {
             "hidden_channels": args.hidden,
             "num_blocks": args.blocks,
@@ -106,9 +106,11 @@ def main():
     p.add_argument("--blocks", type=int, default=2)
     p.add_argument("--squeeze_first", action="store_true", help="checkerboards on the squeezed grid")
     p.add_argument("--no_jit", action="store_true")
-    p.add_argument("--tag", default="", help="suffix of the result file")
+    p.add_argument("--tag", help="suffix of the result files (default: _squeeze_first with --squeeze_first)")
     p.add_argument("--with_peer", action="store_true", help="also rerun tfb.Glow (mnist_peers.py) now")
     args = p.parse_args()
+    if args.tag is None:
+        args.tag = "_squeeze_first" if args.squeeze_first else ""
     ours = train_ours(args)
     print({k: v for k, v in ours.items() if k != "history"}, flush=True)
     write_result({"benchmark": "mnist", "ours": ours, "tfp_glow": None}, "mnist" + args.tag + ".json")

@@ -29,7 +29,8 @@ flags.DEFINE_integer(
 flags.DEFINE_bool(
     "squeeze_first",
     None,
-    "Run each scale's checkerboard couplings on the squeezed grid: same partition, 4x fewer conditioner positions",
+    "Each scale's checkerboard couplings on the squeezed grid: same partition, 4x fewer conditioner positions "
+    "(default: off; images only)",
 )
 flags.DEFINE_integer("num_couplings", 8, "Couplings (vectors)")
 flags.DEFINE_list("hidden_units", ["256", "256"], "MLP conditioner widths (vectors)")

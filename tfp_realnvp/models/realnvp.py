@@ -38,7 +38,10 @@ def _split_kwargs(kwargs):
     training = bijector_kwargs.get("training", False)
     if seed is not None and not training:
         raise ValueError("`seed=` seeds the dropout of a training call: pass it with `training=True`")
-    if training and not isinstance(training, TrainingCall):  # also TFP's bijector_kwargs={"training": True}
+    if isinstance(training, TrainingCall):
+        if seed is not None:
+            raise ValueError("pass `seed=` or a `TrainingCall` that carries one, not both")
+    elif training:  # also TFP's bijector_kwargs={"training": True}
         bijector_kwargs["training"] = TrainingCall(seed)
     if kwargs:
         raise TypeError(f"unexpected keyword arguments {sorted(kwargs)}; RealNVP takes `training=` and `seed=`")
@@ -95,7 +98,8 @@ class RealNVP(tfd.TransformedDistribution):
     `squeeze_first=True` squeezes at the start of each scale instead and runs its checkerboard
     couplings on the squeezed grid (`squeezed_checkerboard_mask`: the same pixels pass through and
     are transformed as in the paper, but each conditioner works on [H/2, W/2, 4C], so the first
-    scale costs ~4x fewer convolution FLOPs; a scale with odd H or W keeps the pixel grid).
+    scale costs ~4x fewer convolution FLOPs; a scale with odd H or W keeps the pixel grid). Its
+    batch norms then keep statistics per 2x2 sub-position (4C channels) rather than per channel.
 
     Vectors `[D]`: `num_couplings` couplings with alternating masks and MLP conditioners,
     optionally batch norm (off by default) and `linear_mixing` (a learned `InvertibleLinear`,
@@ -209,24 +213,29 @@ class RealNVP(tfd.TransformedDistribution):
                 layers += builder.coupling(mask, resnet(mask.shape[-1]))
             return layers
 
+        def squeeze():  # data -> latent squeezes
+            return tfb.Invert(Squeeze(name=f"squeeze{scale}"))
+
+        def unsqueeze():  # the latent keeps the data's shape
+            return Squeeze(name=f"unsqueeze{scale}")
+
         last = scale == num_scales - 1
         checkers = 4 if last else 3
-        squeeze = tfb.Invert(Squeeze(name=f"squeeze{scale}"))  # data -> latent squeezes
         if builder.squeeze_first and h % 2 == 0 and w % 2 == 0:
-            layers = [squeeze, *couplings(checkers, squeezed_checkerboard_mask, (h, w, c))]
+            layers = [squeeze(), *couplings(checkers, squeezed_checkerboard_mask, (h, w, c))]
             if last:
-                return [*layers, Squeeze(name=f"unsqueeze{scale}")]
+                return [*layers, unsqueeze()]
         else:
             layers = couplings(checkers, checkerboard_mask, (h, w, c))
             if last:
                 return layers
-            layers.append(squeeze)
+            layers.append(squeeze())
         layers += couplings(3, channel_mask, (h // 2, w // 2, 4 * c))
         inner = cls._image_flow(builder, (h // 2, w // 2, 2 * c), scale + 1, num_scales, num_blocks, hidden)
         layers.append(
             FactorOut(FlowChain(inner, event_ndims=3, name=f"scale{scale + 1}"), 2 * c, name=f"factor_out{scale}")
         )
-        layers.append(Squeeze(name=f"unsqueeze{scale}"))  # latent keeps the data shape
+        layers.append(unsqueeze())
         return layers
 
     @staticmethod
@@ -259,7 +268,7 @@ class RealNVP(tfd.TransformedDistribution):
 
     def encode(self, x, training=False):
         """Data -> latent z (the data's shape)."""
-        return self.bijector.inverse(x, training=training)
+        return self.bijector.inverse(x, training=TrainingCall() if training else False)
 
     def decode(self, z):
         """Latent z -> data."""
