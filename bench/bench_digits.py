@@ -174,7 +174,7 @@ def child(args):
         hidden=args.hidden,
         blocks=args.blocks,
         num_scales=args.num_scales,
-        squeeze_first=bool(args.squeeze_first),
+        squeeze_first=args.squeeze_first,
         seed=args.seed,
         jit=args.jit,
         seconds=args.seconds,
@@ -195,9 +195,7 @@ def main():
     p.add_argument("--default_hidden", type=int, help="our width (default: the digits recipe's)")
     p.add_argument("--default_blocks", type=int, help="our residual blocks (default: the digits recipe's)")
     p.add_argument("--num_scales", type=int, default=2)
-    p.add_argument(
-        "--squeeze_first", type=int, choices=[0, 1], help="checkerboards on the squeezed grid (default: the recipe's)"
-    )
+    p.add_argument("--squeeze_first", action="store_true", help="checkerboards on the squeezed grid")
     p.add_argument("--glow_size_hidden", type=int, default=14, help="our width at tfb.Glow's parameter count")
     p.add_argument("--glow_size_blocks", type=int, default=1, help="our residual blocks at that size")
     p.add_argument("--lr", type=float, default=1e-3)
@@ -221,7 +219,6 @@ def main():
         ("dropout",) * 2,
         ("default_hidden", "hidden_channels"),
         ("default_blocks", "num_blocks"),
-        ("squeeze_first",) * 2,
     ):
         if getattr(args, key) is None:
             setattr(args, key, getattr(recipe, field))
@@ -233,8 +230,8 @@ def main():
     common = ["--seconds", str(args.seconds), "--eval_every", str(args.eval_every), "--lr", str(args.lr)]
     common += ["--ema_decay", str(args.ema_decay), "--dropout", str(args.dropout)]
     common += ["--no_batch_norm"] if args.no_batch_norm else []
-    common += ["--num_scales", str(args.num_scales), "--seed", str(args.seed)]
-    common += ["--squeeze_first", str(int(args.squeeze_first))]
+    grid = ["--num_scales", str(args.num_scales), *(["--squeeze_first"] if args.squeeze_first else [])]
+    common += [*grid, "--seed", str(args.seed)]
     for part in parts:
         if part in ("protocol", "validated"):
             for jit in (False, True) if (part == "protocol" and args.protocol_graph) else (True,):
@@ -262,10 +259,7 @@ def main():
                             str(hidden),
                             "--blocks",
                             str(blocks),
-                            "--num_scales",
-                            str(args.num_scales),
-                            "--squeeze_first",
-                            str(int(args.squeeze_first)),
+                            *grid,
                             "--seconds",
                             str(args.speed_seconds),
                             *(["--jit"] if jit else []),

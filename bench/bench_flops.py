@@ -2,10 +2,9 @@
 
     python bench/bench_flops.py
 
-FLOPs of one training step (log_prob + gradient, batch 64; our models at three sizes, one with
-`squeeze_first`, and the
-peers' tfb.Glow, so the work per image compares) are counted
-from the traced graph's ops by TensorFlow's profiler (float_operation: convolutions, matmuls and
+FLOPs of one training step (log_prob + gradient, batch 64; our models at three sizes and with
+`squeeze_first`, and the peers' tfb.Glow, so the work per image compares) are counted from the
+traced graph's ops by TensorFlow's profiler (float_operation: convolutions, matmuls and
 elementwise ops with registered FLOP counts). The machine's limit is measured in the same run: a
 2048x2048 float32 matmul and a 3x3 64->64 convolution on [64, 32, 32, 64], best of 10, plus the
 small convolutions a ~80k-parameter model is made of (3x3, 10 and 20 channels, on [1000, 8, 8, C]:
@@ -77,8 +76,8 @@ def step_seconds(log_prob, variables, x, jit):
 
 def models():
     """(name, log_prob(x), variables, x) for ours (images' default, the digits recipe and at
-    tfb.Glow's parameter count on both grids; the image recipe's dropout 0.2 and batch norm), and the peers'
-    tfb.Glow (../shared/peers/digits_peers.py: 2 levels x 4 steps, hidden 64, on x in (0, 1))."""
+    tfb.Glow's parameter count on both grids; the image recipe's dropout 0.2 and batch norm), and
+    the peers' tfb.Glow (../shared/peers/digits_peers.py: 2 levels x 4 steps, hidden 64, on x in (0, 1))."""
     import tensorflow_probability as tfp
 
     from tfp_realnvp.experiment import ExperimentConfig, build_flow

@@ -28,9 +28,9 @@ flags.DEFINE_integer(
 )
 flags.DEFINE_bool(
     "squeeze_first",
-    None,
+    False,
     "Each scale's checkerboard couplings on the squeezed grid: same partition, 4x fewer conditioner positions "
-    "(default: off; images only)",
+    "(images only)",
 )
 flags.DEFINE_integer("num_couplings", 8, "Couplings (vectors)")
 flags.DEFINE_list("hidden_units", ["256", "256"], "MLP conditioner widths (vectors)")

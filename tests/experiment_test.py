@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 
 from tfp_realnvp.bijectors import AffineCoupling
-from tfp_realnvp.experiment import RECIPES, ExperimentConfig, restore_flow, run_experiment
+from tfp_realnvp.experiment import ExperimentConfig, restore_flow, run_experiment
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -78,7 +78,7 @@ def test_recipes_resolve_by_kind_then_dataset_and_yield_to_explicit_values():
     assert (mine.hidden_channels, mine.num_blocks, mine.steps, mine.dropout) == (8, 1, 7, 0.0)
 
 
-def test_resume_refuses_a_run_built_with_another_flow_and_writes_nothing(tmp_path, monkeypatch):
+def test_resume_refuses_a_run_built_with_another_flow_and_writes_nothing(tmp_path):
     run_experiment(tiny(tmp_path), verbose=False)
     config_path = tmp_path / "run" / "config.json"
     before = config_path.read_bytes()
@@ -86,11 +86,10 @@ def test_resume_refuses_a_run_built_with_another_flow_and_writes_nothing(tmp_pat
         run_experiment(tiny(tmp_path, hidden_channels=6, resume=True), verbose=False)
     assert config_path.read_bytes() == before
     old_run = json.loads(before)
-    del old_run["config"]["squeeze_first"]  # a run saved before the option existed was built without it,
+    del old_run["config"]["squeeze_first"]  # a run saved before the option existed was built without it
     config_path.write_text(json.dumps(old_run))
-    monkeypatch.setitem(RECIPES["image"], "squeeze_first", True)  # even once a recipe turns it on
     with pytest.raises(ValueError, match=r"squeeze_first=False \(now True\); pass --squeeze_first=False"):
-        run_experiment(tiny(tmp_path, resume=True), verbose=False)
+        run_experiment(tiny(tmp_path, squeeze_first=True, resume=True), verbose=False)
     flow, config = restore_flow(str(tmp_path / "run"))
     assert config.squeeze_first is False and isinstance(flow.bijector.bijectors[1], AffineCoupling)
 

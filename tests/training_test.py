@@ -94,6 +94,12 @@ def dropout_flow():
     )
 
 
+def dropout_flow_without_batch_norm():  # so the XLA step runs under MirroredStrategy too
+    return RealNVP(
+        event_shape=(8, 8, 1), pixel_levels=17, hidden_channels=8, num_blocks=1, dropout=0.3, batch_norm=False
+    )
+
+
 @pytest.mark.parametrize("jit_compile", [False, True])
 def test_dropout_training_repeats_exactly_for_a_seed(jit_compile):
     runs = [Trainer(dropout_flow, config(3, seed=s, jit_compile=jit_compile)) for s in (0, 0, 1)]
@@ -105,23 +111,14 @@ def test_dropout_training_repeats_exactly_for_a_seed(jit_compile):
 
 
 def test_dropout_training_under_mirrored_repeats_exactly(mirrored):
-    def flow_fn():  # no batch norm, so the XLA step runs under the strategy too
-        return RealNVP(
-            event_shape=(8, 8, 1), pixel_levels=17, hidden_channels=8, num_blocks=1, dropout=0.3, batch_norm=False
-        )
-
-    runs = [Trainer(flow_fn, config(3, jit_compile=True), strategy=mirrored) for _ in range(2)]
+    runs = [Trainer(dropout_flow_without_batch_norm, config(3, jit_compile=True), strategy=mirrored) for _ in range(2)]
     for t in runs:
         t.fit(digits_dataset(), verbose=False)
     assert_same(weights(runs[0]), weights(runs[1]), rtol=0, atol=0)
 
 
 def test_each_replica_draws_its_own_dropout_masks(mirrored):
-    def flow_fn():
-        return RealNVP(
-            event_shape=(8, 8, 1), pixel_levels=17, hidden_channels=8, num_blocks=1, dropout=0.3, batch_norm=False
-        )
-
+    flow_fn = dropout_flow_without_batch_norm
     half = next(iter(digits_dataset()))[: BATCH // 2]
     # Both replicas get the same images; with the same masks the step would equal one device's on
     # that half (replica 0 draws the masks a single device draws).

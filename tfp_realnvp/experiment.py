@@ -28,7 +28,6 @@ RECIPES = {
     "image": dict(
         hidden_channels=32,
         num_blocks=2,
-        squeeze_first=False,
         batch_norm=True,
         batch_size=64,
         steps=1000,
@@ -37,16 +36,7 @@ RECIPES = {
         dropout=0.2,
         ema_decay=0.999,
     ),
-    "vector": dict(
-        squeeze_first=False,
-        batch_norm=False,
-        batch_size=512,
-        steps=3000,
-        decay="cosine",
-        l2=0.0,
-        dropout=0.0,
-        ema_decay=0.0,
-    ),
+    "vector": dict(batch_norm=False, batch_size=512, steps=3000, decay="cosine", l2=0.0, dropout=0.0, ema_decay=0.0),
     "digits": dict(hidden_channels=20, num_blocks=1, steps=4000),
 }
 
@@ -62,7 +52,7 @@ class ExperimentConfig:
     num_scales: int = 2
     num_blocks: int | None = None
     hidden_channels: int | None = None
-    squeeze_first: bool | None = None  # checkerboard couplings on the squeezed grid (RealNVP's `squeeze_first`)
+    squeeze_first: bool = False  # checkerboard couplings on the squeezed grid (images; RealNVP's `squeeze_first`)
     dropout: float | None = None
     num_couplings: int = 8
     hidden_units: tuple = (256, 256)
@@ -173,9 +163,7 @@ def _saved_run(model_dir: str) -> dict | None:
     if not os.path.exists(path):
         return None
     with open(path) as f:
-        run = json.load(f)
-    run["config"].setdefault("squeeze_first", False)  # runs saved before the option existed
-    return run
+        return json.load(f)  # fields added since the run was saved take their defaults
 
 
 def restore_flow(model_dir: str, which: str = "best") -> tuple[RealNVP, ExperimentConfig]:
