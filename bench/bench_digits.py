@@ -37,6 +37,7 @@ def _flow(args, dropout=0.0, batch_norm=True):
         num_blocks=args.blocks,
         num_scales=args.num_scales,
         squeeze_first=args.squeeze_first,
+        dequantization=args.dequantization,
         dropout=dropout,
         batch_norm=batch_norm,
         seed=args.seed,
@@ -175,6 +176,7 @@ def child(args):
         blocks=args.blocks,
         num_scales=args.num_scales,
         squeeze_first=args.squeeze_first,
+        dequantization=args.dequantization,
         seed=args.seed,
         jit=args.jit,
         seconds=args.seconds,
@@ -196,6 +198,7 @@ def main():
     p.add_argument("--default_blocks", type=int, help="our residual blocks (default: the digits recipe's)")
     p.add_argument("--num_scales", type=int, default=2)
     p.add_argument("--squeeze_first", action="store_true", help="checkerboards on the squeezed grid")
+    p.add_argument("--dequantization", choices=["uniform", "variational"], default="uniform")
     p.add_argument("--glow_size_hidden", type=int, default=14, help="our width at tfb.Glow's parameter count")
     p.add_argument("--glow_size_blocks", type=int, default=1, help="our residual blocks at that size")
     p.add_argument("--lr", type=float, default=1e-3)
@@ -231,6 +234,7 @@ def main():
     common += ["--ema_decay", str(args.ema_decay), "--dropout", str(args.dropout)]
     common += ["--no_batch_norm"] if args.no_batch_norm else []
     grid = ["--num_scales", str(args.num_scales), *(["--squeeze_first"] if args.squeeze_first else [])]
+    grid += ["--dequantization", args.dequantization]
     common += [*grid, "--seed", str(args.seed)]
     for part in parts:
         if part in ("protocol", "validated"):

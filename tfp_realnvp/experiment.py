@@ -53,6 +53,7 @@ class ExperimentConfig:
     num_blocks: int | None = None
     hidden_channels: int | None = None
     squeeze_first: bool = False  # checkerboard couplings on the squeezed grid (images; RealNVP's `squeeze_first`)
+    dequantization: str = "uniform"  # or "variational" (images; RealNVP's `dequantization`)
     dropout: float | None = None
     num_couplings: int = 8
     hidden_units: tuple = (256, 256)
@@ -142,6 +143,7 @@ def build_flow(config: ExperimentConfig, event_shape, levels) -> RealNVP:
         num_blocks=config.num_blocks,
         hidden_channels=config.hidden_channels,
         squeeze_first=config.squeeze_first,
+        dequantization=config.dequantization,
         num_couplings=config.num_couplings,
         hidden_units=config.hidden_units,
         dropout=config.dropout,

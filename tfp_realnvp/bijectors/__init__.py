@@ -1,4 +1,4 @@
-"""Real NVP bijectors: coupling, squeeze, batch norm, pixel preprocessing and composites."""
+"""Real NVP bijectors: coupling, squeeze, batch norm, pixel preprocessing, dequantization and composites."""
 
 from tfp_realnvp.bijectors.affine_coupling import (
     AffineCoupling,
@@ -14,6 +14,7 @@ from tfp_realnvp.bijectors.moving_average_batch_norm import MovingAverageBatchNo
 from tfp_realnvp.bijectors.one_pass import OnePassBijector, TrainingCall
 from tfp_realnvp.bijectors.pixel_logit import PixelLogit
 from tfp_realnvp.bijectors.squeeze import Squeeze
+from tfp_realnvp.bijectors.variational_dequantization import VariationalDequantization
 
 __all__ = [
     "AffineCoupling",
@@ -25,6 +26,7 @@ __all__ = [
     "PixelLogit",
     "Squeeze",
     "TrainingCall",
+    "VariationalDequantization",
     "alternating_mask",
     "channel_mask",
     "checkerboard_mask",

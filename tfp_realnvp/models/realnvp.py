@@ -15,6 +15,7 @@ from tfp_realnvp.bijectors import (
     PixelLogit,
     Squeeze,
     TrainingCall,
+    VariationalDequantization,
     alternating_mask,
     channel_mask,
     checkerboard_mask,
@@ -138,6 +139,7 @@ class RealNVP(tfd.TransformedDistribution):
         dropout=0.0,
         pixel_levels=None,
         alpha=0.05,
+        dequantization="uniform",
         num_couplings=8,
         hidden_units=(256, 256),
         batch_norm=None,
@@ -161,6 +163,10 @@ class RealNVP(tfd.TransformedDistribution):
             raise ValueError("`dropout` applies to the image conditioners (ResNets); vector flows take none")
         if squeeze_first and len(event_shape) == 1:
             raise ValueError("`squeeze_first` applies to image flows; vectors have nothing to squeeze")
+        if dequantization not in ("uniform", "variational"):
+            raise ValueError(f"`dequantization` must be 'uniform' or 'variational', got {dequantization!r}")
+        if dequantization == "variational" and len(event_shape) == 1:
+            raise ValueError("`dequantization='variational'` applies to image flows (pixels); vectors are continuous")
         builder = _Builder(
             dtype, seed, additive, batch_norm, batch_norm_momentum, compute_dtype, dropout, bool(squeeze_first)
         )
@@ -172,6 +178,14 @@ class RealNVP(tfd.TransformedDistribution):
         else:
             flow = self._vector_flow(builder, event_shape[0], num_couplings, tuple(hidden_units), linear_mixing)
         layers = [PixelLogit(pixel_levels, alpha, validate_args=validate_args)] if pixel_levels else []
+        if dequantization == "variational":
+            layers.insert(
+                0,
+                VariationalDequantization(
+                    event_shape, pixel_levels, hidden_channels, dtype=dtype, seed=1000 * seed + 999,
+                    validate_args=validate_args,
+                ),
+            )
         bijector = FlowChain(layers + flow, event_ndims=len(event_shape), name="realnvp_flow")
         base = tfd.Sample(tfd.Normal(tf.zeros([], dtype), tf.ones([], dtype)), event_shape)
         self._event_shape_tuple = event_shape
