@@ -32,6 +32,12 @@ flags.DEFINE_bool(
     "Each scale's checkerboard couplings on the squeezed grid: same partition, 4x fewer conditioner positions "
     "(images only)",
 )
+flags.DEFINE_enum(
+    "dequantization",
+    "uniform",
+    ["uniform", "variational"],
+    "variational: learn the dequantization noise per pixel (Flow++; images only)",
+)
 flags.DEFINE_integer("num_couplings", 8, "Couplings (vectors)")
 flags.DEFINE_list("hidden_units", ["256", "256"], "MLP conditioner widths (vectors)")
 flags.DEFINE_float("dropout", None, "Dropout inside the conditioner ResNets while training (default: images 0.2)")

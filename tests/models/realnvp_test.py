@@ -7,7 +7,13 @@ import tensorflow_probability as tfp
 
 from tests.bijector_checks import autodiff_log_det, train_a_few_steps
 from tfp_realnvp import RealNVP, data
-from tfp_realnvp.bijectors import Squeeze, TrainingCall, channel_mask, squeezed_checkerboard_mask
+from tfp_realnvp.bijectors import (
+    Squeeze,
+    TrainingCall,
+    VariationalDequantization,
+    channel_mask,
+    squeezed_checkerboard_mask,
+)
 
 tfd = tfp.distributions
 SHARED = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "data")
@@ -75,9 +81,11 @@ def test_log_prob_is_finite_on_real_mnist_and_cifar10_at_initialization():
         assert np.all((bpd > 0) & (bpd < 20)), bpd
 
 
-@pytest.mark.parametrize("squeeze_first", [False, True])
-def test_whole_flow_log_det_equals_autodiff_jacobian_after_training(squeeze_first):
-    flow = tiny(pixel_levels=17, dtype=tf.float64, squeeze_first=squeeze_first)
+@pytest.mark.parametrize(
+    "squeeze_first, dequantization", [(False, "uniform"), (True, "uniform"), (False, "variational")]
+)
+def test_whole_flow_log_det_equals_autodiff_jacobian_after_training(squeeze_first, dequantization):
+    flow = tiny(pixel_levels=17, dtype=tf.float64, squeeze_first=squeeze_first, dequantization=dequantization)
     d = data.load_digits()
     x = tf.constant(data.dequantize_draws(d.train[:32], 17, 1, seed=0), tf.float64)
     train_a_few_steps(
@@ -110,6 +118,27 @@ def test_squeeze_first_runs_the_checkerboards_on_the_squeezed_grid():
     assert np.all(np.isfinite(odd.log_prob(odd.sample(2, seed=(1, 2)))))
     with pytest.raises(ValueError, match="squeeze_first"):
         tiny(event_shape=(4,), squeeze_first=True)
+
+
+def test_variational_dequantization_is_trained_with_the_flow_and_keeps_the_cells():
+    flow = tiny(pixel_levels=17, dequantization="variational")  # its exactness: the log-det test above
+    dequantizer = flow.bijector.bijectors[0]
+    assert isinstance(dequantizer, VariationalDequantization)
+    assert [b.name for b in flow.bijector.bijectors[1:2]] == ["pixel_logit"]
+    ids = {id(v) for v in flow.trainable_variables}
+    assert dequantizer.trainable_variables and all(id(v) in ids for v in dequantizer.trainable_variables)
+    d = data.load_digits()
+    x = tf.constant(data.dequantize_draws(d.train[:64], 17, 1, seed=0))
+    before = flow.log_prob(x)
+    np.testing.assert_allclose(before, tiny(pixel_levels=17).log_prob(x), rtol=1e-5)  # the identity at creation
+    train_a_few_steps(flow.trainable_variables, lambda: -tf.reduce_mean(flow.log_prob(x, training=True)), steps=5)
+    assert float(tf.reduce_max(tf.abs(dequantizer.inverse(x) - x))) > 1e-3
+    samples = flow.sample(16, seed=(1, 2))
+    np.testing.assert_array_equal(np.floor(dequantizer.inverse(samples)), np.floor(samples))
+    with pytest.raises(ValueError, match="dequantization"):
+        tiny(event_shape=(4,), dequantization="variational")
+    with pytest.raises(ValueError, match="'uniform' or 'variational'"):
+        tiny(pixel_levels=17, dequantization="learned")
 
 
 def test_log_prob_is_base_log_prob_plus_ildj():
