@@ -29,7 +29,7 @@ from common import peak_rss_mb, run_peer, run_self, write_result
 BUDGET = 300.0
 
 
-def _flow(args, dropout=0.0, batch_norm=True):
+def _flow(args, dropout=0.0):
     from tfp_realnvp.experiment import ExperimentConfig, build_flow
 
     config = ExperimentConfig(
@@ -39,7 +39,7 @@ def _flow(args, dropout=0.0, batch_norm=True):
         squeeze_first=args.squeeze_first,
         dequantization=args.dequantization,
         dropout=dropout,
-        batch_norm=batch_norm,
+        batch_norm=bool(args.batch_norm),
         seed=args.seed,
     )
     return build_flow(config, (8, 8, 1), 17)
@@ -85,7 +85,7 @@ def _train(args, dataset, val_points=None):
         ema_decay=args.ema_decay,
         seed=args.seed,
     )
-    trainer = Trainer(lambda: _flow(args, args.dropout, not args.no_batch_norm), config)
+    trainer = Trainer(lambda: _flow(args, args.dropout), config)
 
     def eval_fn(flow):
         result = {"test_bpd": evaluate(flow, test)}
@@ -177,6 +177,7 @@ def child(args):
         num_scales=args.num_scales,
         squeeze_first=args.squeeze_first,
         dequantization=args.dequantization,
+        batch_norm=bool(args.batch_norm),
         seed=args.seed,
         jit=args.jit,
         seconds=args.seconds,
@@ -198,14 +199,14 @@ def main():
     p.add_argument("--default_blocks", type=int, help="our residual blocks (default: the digits recipe's)")
     p.add_argument("--num_scales", type=int, default=2)
     p.add_argument("--squeeze_first", action="store_true", help="checkerboards on the squeezed grid")
-    p.add_argument("--dequantization", choices=["uniform", "variational"], default="uniform")
+    p.add_argument("--dequantization", choices=["uniform", "variational"], help="default: the digits recipe's")
     p.add_argument("--glow_size_hidden", type=int, default=14, help="our width at tfb.Glow's parameter count")
     p.add_argument("--glow_size_blocks", type=int, default=1, help="our residual blocks at that size")
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--jit", action="store_true")
     p.add_argument("--ema_decay", type=float, help="evaluated weight average (default: the digits recipe's)")
     p.add_argument("--dropout", type=float, help="dropout in the conditioners (default: the digits recipe's)")
-    p.add_argument("--no_batch_norm", action="store_true", help="(the image recipe keeps batch norm)")
+    p.add_argument("--batch_norm", type=int, choices=[0, 1], help="default: the digits recipe's (none)")
     p.add_argument("--seed", type=int, default=0, help="model, dropout and (validated) batch-order seed")
     p.add_argument("--tag", default="", help="suffix of the result file")
     p.add_argument("--protocol_graph", action="store_true", help="also run the protocol part without XLA")
@@ -222,6 +223,8 @@ def main():
         ("dropout",) * 2,
         ("default_hidden", "hidden_channels"),
         ("default_blocks", "num_blocks"),
+        ("dequantization",) * 2,
+        ("batch_norm",) * 2,
     ):
         if getattr(args, key) is None:
             setattr(args, key, getattr(recipe, field))
@@ -232,9 +235,8 @@ def main():
     me = os.path.abspath(__file__)
     common = ["--seconds", str(args.seconds), "--eval_every", str(args.eval_every), "--lr", str(args.lr)]
     common += ["--ema_decay", str(args.ema_decay), "--dropout", str(args.dropout)]
-    common += ["--no_batch_norm"] if args.no_batch_norm else []
     grid = ["--num_scales", str(args.num_scales), *(["--squeeze_first"] if args.squeeze_first else [])]
-    grid += ["--dequantization", args.dequantization]
+    grid += ["--dequantization", args.dequantization, "--batch_norm", str(int(args.batch_norm))]
     common += [*grid, "--seed", str(args.seed)]
     for part in parts:
         if part in ("protocol", "validated"):
@@ -286,7 +288,7 @@ def main():
         "lr": args.lr,
         "ema_decay": args.ema_decay,
         "dropout": args.dropout,
-        "batch_norm": not args.no_batch_norm,
+        "batch_norm": bool(args.batch_norm),
     }
     write_result(record, "digits" + ("_" + "_".join(parts) if args.only else "") + args.tag + ".json")
     _table(record)

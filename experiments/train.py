@@ -34,14 +34,17 @@ flags.DEFINE_bool(
 )
 flags.DEFINE_enum(
     "dequantization",
-    "uniform",
+    None,
     ["uniform", "variational"],
-    "variational: learn the dequantization noise per pixel (Flow++; images only)",
+    "variational: learn the dequantization noise per pixel (Flow++; images only; default: digits variational, "
+    "others uniform)",
 )
 flags.DEFINE_integer("num_couplings", 8, "Couplings (vectors)")
 flags.DEFINE_list("hidden_units", ["256", "256"], "MLP conditioner widths (vectors)")
 flags.DEFINE_float("dropout", None, "Dropout inside the conditioner ResNets while training (default: images 0.2)")
-flags.DEFINE_bool("batch_norm", None, "Moving-average batch norm after every coupling (default: images yes, 2-D no)")
+flags.DEFINE_bool(
+    "batch_norm", None, "Moving-average batch norm after every coupling (default: images yes, digits and 2-D no)"
+)
 flags.DEFINE_float("batch_norm_momentum", 0.9, "Running-statistics momentum of the batch norm")
 flags.DEFINE_bool("additive", False, "NICE additive couplings instead of affine")
 flags.DEFINE_integer("batch_size", None, "Global batch size, split across replicas (default: images 64, 2-D 512)")

@@ -74,24 +74,32 @@ def test_recipes_resolve_by_kind_then_dataset_and_yield_to_explicit_values():
     assert (mnist.hidden_channels, mnist.num_blocks, mnist.steps, mnist.dropout) == (32, 2, 1000, 0.2)
     assert (moons.batch_norm, moons.decay, moons.hidden_channels) == (False, "cosine", None)
     assert digits.squeeze_first is mnist.squeeze_first is moons.squeeze_first is False
+    assert (digits.dequantization, mnist.dequantization, moons.dequantization) == ("variational", "uniform", "uniform")
+    assert (digits.batch_norm, mnist.batch_norm) == (False, True)
     mine = ExperimentConfig(dataset="digits", hidden_channels=8, steps=7, dropout=0.0)
     assert (mine.hidden_channels, mine.num_blocks, mine.steps, mine.dropout) == (8, 1, 7, 0.0)
 
 
 def test_resume_refuses_a_run_built_with_another_flow_and_writes_nothing(tmp_path):
-    run_experiment(tiny(tmp_path), verbose=False)
+    # Built as before the digits recipe learned its dequantization and before squeeze_first existed.
+    run_experiment(tiny(tmp_path, dequantization="uniform"), verbose=False)
     config_path = tmp_path / "run" / "config.json"
     before = config_path.read_bytes()
     with pytest.raises(ValueError, match=r"cannot resume.*hidden_channels=4 \(now 6\)"):
-        run_experiment(tiny(tmp_path, hidden_channels=6, resume=True), verbose=False)
+        run_experiment(tiny(tmp_path, hidden_channels=6, dequantization="uniform", resume=True), verbose=False)
     assert config_path.read_bytes() == before
     old_run = json.loads(before)
-    del old_run["config"]["squeeze_first"]  # a run saved before the option existed was built without it
+    del old_run["config"]["squeeze_first"], old_run["config"]["dequantization"]  # as an older run saved it
     config_path.write_text(json.dumps(old_run))
     with pytest.raises(ValueError, match=r"squeeze_first=False \(now True\); pass --squeeze_first=False"):
-        run_experiment(tiny(tmp_path, squeeze_first=True, resume=True), verbose=False)
+        run_experiment(tiny(tmp_path, squeeze_first=True, dequantization="uniform", resume=True), verbose=False)
+    # The recipe's default changed, not the saved run: it restores and resumes as it was built.
+    recipe_changed = r"dequantization='uniform' \(now 'variational'\); pass --dequantization=uniform"
+    with pytest.raises(ValueError, match=recipe_changed):
+        run_experiment(tiny(tmp_path, resume=True), verbose=False)
     flow, config = restore_flow(str(tmp_path / "run"))
-    assert config.squeeze_first is False and isinstance(flow.bijector.bijectors[1], AffineCoupling)
+    assert config.squeeze_first is False and config.dequantization == "uniform"
+    assert flow.bijector.bijectors[0].name == "pixel_logit" and isinstance(flow.bijector.bijectors[1], AffineCoupling)
 
 
 def script(*args):
