@@ -141,7 +141,8 @@ def test_train_script_refuses_to_clobber_a_run_and_resumes(tmp_path):
     assert "test bits/dim (17-level pixels)" in first.stdout
     with open(tmp_path / "r" / "config.json") as f:
         saved = json.load(f)["config"]  # every flag reaches the config; unset ones take the digits recipe
-    assert (saved["validation_size"], saved["ema_decay"], saved["batch_norm"], saved["l2"]) == (30, 0.5, True, 5e-5)
+    assert (saved["validation_size"], saved["ema_decay"], saved["batch_norm"], saved["l2"]) == (30, 0.5, False, 5e-5)
+    assert saved["dequantization"] == "variational"
     again = script(*common)
     assert again.returncode != 0 and "resume" in again.stderr
     more = script(*[a if not a.startswith("--steps") else "--steps=6" for a in common], "--resume")
