@@ -58,6 +58,8 @@ def train_ours(args):
             hidden_channels=args.hidden,
             num_blocks=args.blocks,
             squeeze_first=args.squeeze_first,
+            batch_norm=not args.no_batch_norm,
+            dequantization=args.dequantization,
         )
 
     trainer = Trainer(build, config)
@@ -76,11 +78,16 @@ def train_ours(args):
     sample_seconds = time.perf_counter() - t0
     steady = history["train_seconds"] - history["first_step_seconds"]
     return {
-        "peer": f"tfp_realnvp.RealNVP(event_shape=(28, 28, 1), num_scales=2, squeeze_first={args.squeeze_first})",
+        "peer": (
+            f"tfp_realnvp.RealNVP(event_shape=(28, 28, 1), num_scales=2, squeeze_first={args.squeeze_first}, "
+            f"batch_norm={not args.no_batch_norm}, dequantization={args.dequantization!r})"
+        ),
         "config": {
             "hidden_channels": args.hidden,
             "num_blocks": args.blocks,
             "squeeze_first": args.squeeze_first,
+            "batch_norm": not args.no_batch_norm,
+            "dequantization": args.dequantization,
             "jit_compile": not args.no_jit,
         },
         "n_params": int(sum(np.prod(v.shape) for v in flow.trainable_variables)),
@@ -105,6 +112,8 @@ def main():
     p.add_argument("--hidden", type=int, default=16)
     p.add_argument("--blocks", type=int, default=2)
     p.add_argument("--squeeze_first", action="store_true", help="checkerboards on the squeezed grid")
+    p.add_argument("--no_batch_norm", action="store_true", help="RealNVP's image default keeps batch norm")
+    p.add_argument("--dequantization", choices=["uniform", "variational"], default="uniform")
     p.add_argument("--no_jit", action="store_true")
     p.add_argument("--tag", help="suffix of the result files (default: _squeeze_first with --squeeze_first)")
     p.add_argument("--with_peer", action="store_true", help="also rerun tfb.Glow (mnist_peers.py) now")
