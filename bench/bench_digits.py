@@ -12,7 +12,7 @@ Parts (each in its own process, so peak memory is its own):
              chosen on validation (the peers' "best seen" is picked on test, which this is not).
   speed      steady-state training images/s (compile excluded), first step (trace + compile),
              sampling samples/s and peak memory, graph vs XLA, at the default size and at the
-             size of tfb.Glow (14 maps x 1 block: 90,625 parameters; tfb.Glow 75,804), without dropout
+             size of tfb.Glow (--glow_size_hidden maps x 1 block; tfb.Glow 75,804 params), without dropout
              or weight averaging, fed by the library's tf.data pipeline.
   tfp_glow   the peer, rerun now: ../shared/peers/digits_peers.py --peer tfp_glow.
 """
@@ -285,6 +285,8 @@ def main():
                 flush=True,
             )
     record["recipe"] = {
+        "squeeze_first": args.squeeze_first,
+        "dequantization": args.dequantization,
         "lr": args.lr,
         "ema_decay": args.ema_decay,
         "dropout": args.dropout,

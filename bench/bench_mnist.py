@@ -115,11 +115,19 @@ def main():
     p.add_argument("--no_batch_norm", action="store_true", help="RealNVP's image default keeps batch norm")
     p.add_argument("--dequantization", choices=["uniform", "variational"], default="uniform")
     p.add_argument("--no_jit", action="store_true")
-    p.add_argument("--tag", help="suffix of the result files (default: _squeeze_first with --squeeze_first)")
+    p.add_argument("--tag", help="suffix of the result files (default: from the model flags, e.g. _squeeze_first)")
     p.add_argument("--with_peer", action="store_true", help="also rerun tfb.Glow (mnist_peers.py) now")
     args = p.parse_args()
     if args.tag is None:
-        args.tag = "_squeeze_first" if args.squeeze_first else ""
+        args.tag = "".join(
+            suffix
+            for on, suffix in (
+                (args.squeeze_first, "_squeeze_first"),
+                (args.no_batch_norm, "_no_batch_norm"),
+                (args.dequantization == "variational", "_variational"),
+            )
+            if on
+        )
     ours = train_ours(args)
     print({k: v for k, v in ours.items() if k != "history"}, flush=True)
     write_result({"benchmark": "mnist", "ours": ours, "tfp_glow": None}, "mnist" + args.tag + ".json")

@@ -74,7 +74,11 @@ def test_recipes_resolve_by_kind_then_dataset_and_yield_to_explicit_values():
     assert (mnist.hidden_channels, mnist.num_blocks, mnist.steps, mnist.dropout) == (32, 2, 1000, 0.2)
     assert (moons.batch_norm, moons.decay, moons.hidden_channels) == (False, "cosine", None)
     assert digits.squeeze_first is mnist.squeeze_first is moons.squeeze_first is False
-    assert (digits.dequantization, mnist.dequantization, moons.dequantization) == ("variational", "uniform", "uniform")
+    assert (digits.dequantization, mnist.dequantization, moons.dequantization) == (
+        "variational",
+        "variational",
+        "uniform",
+    )
     assert (digits.batch_norm, mnist.batch_norm) == (False, True)
     mine = ExperimentConfig(dataset="digits", hidden_channels=8, steps=7, dropout=0.0)
     assert (mine.hidden_channels, mine.num_blocks, mine.steps, mine.dropout) == (8, 1, 7, 0.0)

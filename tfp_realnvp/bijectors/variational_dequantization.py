@@ -39,7 +39,8 @@ class VariationalDequantization(OnePassBijector):
     kept within 2^-20 of the cell edges (the logit of 0 is -inf), and an output that float
     rounding would carry to k + 1 is put back below it: the only departures from an exact
     bijection, on sets of negligible volume (the tests bound their effect on a cell's mass).
-    `levels` only scales the context network's input (pixels in [0, levels)).
+    `levels` only scales the context network's input (pixels in [0, levels)). The networks
+    compute in `dtype` (a `RealNVP`'s `compute_dtype` does not apply to them).
     """
 
     def __init__(
@@ -90,11 +91,13 @@ class VariationalDequantization(OnePassBijector):
                 name=scope_name,
             )
 
-    def _split_cells(self, v):
-        """(pixels k, fractions e kept inside (0, 1), the flattened batch's shape)."""
+    def _split_cells(self, v, data_side):
+        """(pixels k, fractions e kept inside (0, 1), the flattened batch's shape). With
+        `validate_args`, data-side input must be finite pixels in [0, levels); latent-side input
+        (from `PixelLogit.forward` when sampling) may lie just outside that range."""
         check_event_shape(v, self._event_shape, self.name)
         assertions = []
-        if self.validate_args:
+        if self.validate_args and data_side:
             assertions = [
                 tf.debugging.assert_all_finite(v, "pixels contain NaN or Inf"),
                 tf.debugging.assert_greater_equal(v, tf.zeros([], v.dtype), message="pixels must be >= 0"),
@@ -135,7 +138,7 @@ class VariationalDequantization(OnePassBijector):
         return unflatten_batch(out, batch, 3), log_det
 
     def _inverse_and_log_det(self, v):
-        k, e, batch = self._split_cells(v)
+        k, e, batch = self._split_cells(v, data_side=True)
         y = tf.math.log(e) - tf.math.log1p(-e)
         log_det = -tf.math.log(e) - tf.math.log1p(-e)  # d logit(e) / de
         s, t, context = self._log_scales_and_shifts(k)
@@ -148,7 +151,7 @@ class VariationalDequantization(OnePassBijector):
         return self._in_cell(k, y, log_det, batch)
 
     def _forward_and_log_det(self, v):
-        k, e, batch = self._split_cells(v)
+        k, e, batch = self._split_cells(v, data_side=False)
         y = tf.math.log(e) - tf.math.log1p(-e)
         log_det = -tf.math.log(e) - tf.math.log1p(-e)
         s0, t0, context = self._log_scales_and_shifts(k)
