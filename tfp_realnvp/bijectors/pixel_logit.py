@@ -9,6 +9,15 @@ __all__ = ["PixelLogit"]
 tfb = tfp.bijectors
 
 
+def pixel_assertions(v, levels):
+    """Assertions that dequantized pixels `v` are finite and in [0, levels) (run them as control deps)."""
+    return [
+        tf.debugging.assert_all_finite(v, "pixels contain NaN or Inf"),
+        tf.debugging.assert_greater_equal(v, tf.zeros([], v.dtype), message="pixels must be >= 0"),
+        tf.debugging.assert_less(v, tf.cast(levels, v.dtype), message=f"pixels must be < levels = {levels}"),
+    ]
+
+
 class PixelLogit(tfb.Bijector):
     """Elementwise map between logit space (latent side) and dequantized pixels v in [0, K).
 
@@ -45,14 +54,7 @@ class PixelLogit(tfb.Bijector):
         return self.alpha + (1.0 - 2.0 * self.alpha) * v / self.levels
 
     def _assertions(self, v):
-        if not self.validate_args:
-            return []
-        k = tf.cast(self.levels, v.dtype)
-        return [
-            tf.debugging.assert_all_finite(v, "pixels contain NaN or Inf"),
-            tf.debugging.assert_greater_equal(v, tf.zeros([], v.dtype), message="pixels must be >= 0"),
-            tf.debugging.assert_less(v, k, message=f"pixels must be < levels = {self.levels}"),
-        ]
+        return pixel_assertions(v, self.levels) if self.validate_args else []
 
     def _inverse(self, v):
         with tf.control_dependencies(self._assertions(v)):

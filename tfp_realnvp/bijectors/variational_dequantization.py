@@ -5,6 +5,7 @@ import tensorflow as tf
 
 from tfp_realnvp.bijectors.affine_coupling import checkerboard_mask
 from tfp_realnvp.bijectors.one_pass import OnePassBijector, check_event_shape, flatten_batch, unflatten_batch
+from tfp_realnvp.bijectors.pixel_logit import pixel_assertions
 from tfp_realnvp.networks.weight_norm import WeightNormConv2D, ZeroConv2D
 
 __all__ = ["VariationalDequantization"]
@@ -96,15 +97,7 @@ class VariationalDequantization(OnePassBijector):
         `validate_args`, data-side input must be finite pixels in [0, levels); latent-side input
         (from `PixelLogit.forward` when sampling) may lie just outside that range."""
         check_event_shape(v, self._event_shape, self.name)
-        assertions = []
-        if self.validate_args and data_side:
-            assertions = [
-                tf.debugging.assert_all_finite(v, "pixels contain NaN or Inf"),
-                tf.debugging.assert_greater_equal(v, tf.zeros([], v.dtype), message="pixels must be >= 0"),
-                tf.debugging.assert_less(
-                    v, tf.cast(self.levels, v.dtype), message=f"pixels must be < levels = {self.levels}"
-                ),
-            ]
+        assertions = pixel_assertions(v, self.levels) if self.validate_args and data_side else []
         with tf.control_dependencies(assertions):
             flat, batch = flatten_batch(v, 3)
         k = tf.floor(flat)
