@@ -93,16 +93,17 @@ class VariationalDequantization(OnePassBijector):
             )
 
     def _split_cells(self, v, data_side):
-        """(pixels k, fractions e kept inside (0, 1), the flattened batch's shape). With
-        `validate_args`, data-side input must be finite pixels in [0, levels); latent-side input
-        (from `PixelLogit.forward` when sampling) may lie just outside that range."""
+        """(pixels k, the logit y of the fraction e = v - k kept inside (0, 1), log dy/de, the
+        flattened batch's shape). With `validate_args`, data-side input must be finite pixels in
+        [0, levels); latent-side input (from `PixelLogit.forward` when sampling) may lie just
+        outside that range."""
         check_event_shape(v, self._event_shape, self.name)
         assertions = pixel_assertions(v, self.levels) if self.validate_args and data_side else []
         with tf.control_dependencies(assertions):
             flat, batch = flatten_batch(v, 3)
         k = tf.floor(flat)
         e = tf.clip_by_value(flat - k, _EDGE, 1.0 - _EDGE)
-        return k, e, batch
+        return k, tf.math.log(e) - tf.math.log1p(-e), -tf.math.log(e) - tf.math.log1p(-e), batch
 
     def _log_scales_and_shifts(self, k):
         """The elementwise (s, t) and the context features, both from the pixels k alone."""
@@ -131,9 +132,7 @@ class VariationalDequantization(OnePassBijector):
         return unflatten_batch(out, batch, 3), log_det
 
     def _inverse_and_log_det(self, v):
-        k, e, batch = self._split_cells(v, data_side=True)
-        y = tf.math.log(e) - tf.math.log1p(-e)
-        log_det = -tf.math.log(e) - tf.math.log1p(-e)  # d logit(e) / de
+        k, y, log_det, batch = self._split_cells(v, data_side=True)
         s, t, context = self._log_scales_and_shifts(k)
         y = y * tf.exp(s) + t
         log_det += s
@@ -144,9 +143,7 @@ class VariationalDequantization(OnePassBijector):
         return self._in_cell(k, y, log_det, batch)
 
     def _forward_and_log_det(self, v):
-        k, e, batch = self._split_cells(v, data_side=False)
-        y = tf.math.log(e) - tf.math.log1p(-e)
-        log_det = -tf.math.log(e) - tf.math.log1p(-e)
+        k, y, log_det, batch = self._split_cells(v, data_side=False)
         s0, t0, context = self._log_scales_and_shifts(k)
         for i in reversed(range(len(self.couplings))):
             s, t = self._coupling(i, y, context)

@@ -181,10 +181,9 @@ class RealNVP(tfd.TransformedDistribution):
                 pixel_levels = 256
         else:
             flow = self._vector_flow(builder, event_shape[0], num_couplings, tuple(hidden_units), linear_mixing)
-        layers = [PixelLogit(pixel_levels, alpha, validate_args=validate_args)] if pixel_levels else []
+        layers = []  # data side first
         if dequantization == "variational":
-            layers.insert(
-                0,
+            layers.append(
                 VariationalDequantization(
                     event_shape,
                     pixel_levels,
@@ -192,8 +191,10 @@ class RealNVP(tfd.TransformedDistribution):
                     dtype=dtype,
                     seed=1000 * seed + 999,
                     validate_args=validate_args,
-                ),
+                )
             )
+        if pixel_levels:
+            layers.append(PixelLogit(pixel_levels, alpha, validate_args=validate_args))
         bijector = FlowChain(layers + flow, event_ndims=len(event_shape), name="realnvp_flow")
         base = tfd.Sample(tfd.Normal(tf.zeros([], dtype), tf.ones([], dtype)), event_shape)
         self._event_shape_tuple = event_shape
