@@ -25,7 +25,7 @@ from common import run_peer, write_result
 TARGETS = {"moons": 0.02, "eight_gaussians": 0.10, "checkerboard": 0.10, "rings": 0.30}
 
 
-def train_ours(name, seed, steps, eval_every, jit):
+def train_ours(name, seed, steps, eval_every, jit, model_kwargs):
     import peerutil
     import tensorflow as tf
     import toy2d
@@ -49,7 +49,7 @@ def train_ours(name, seed, steps, eval_every, jit):
         jit_compile=jit,
         seed=seed,
     )
-    trainer = Trainer(lambda: RealNVP(event_shape=(2,), seed=seed), config)
+    trainer = Trainer(lambda: RealNVP(event_shape=(2,), seed=seed, **model_kwargs), config)
     test32 = test.astype(np.float32)
 
     def eval_fn(flow):
@@ -71,6 +71,7 @@ def train_ours(name, seed, steps, eval_every, jit):
     steady = (history["train_seconds"] or 0.0) - (history["first_step_seconds"] or 0.0)
     record = {
         "peer": "tfp_realnvp.RealNVP(event_shape=(2,))",
+        "model_kwargs": model_kwargs,
         "dataset": name,
         "seed": seed,
         "status": status,
@@ -84,10 +85,10 @@ def train_ours(name, seed, steps, eval_every, jit):
         "sample_nonfinite": int(np.sum(~np.isfinite(samples))),
         "jit_compile": jit,
     }
-    for threshold in (0.05, 0.02):
+    for key, threshold in (("0.05", 0.05), ("0.02", 0.02), ("target", TARGETS[name])):
         hit = next((e for e in evals if e["paired_kl"] <= threshold), None)
-        record[f"seconds_to_kl_{threshold}"] = hit["train_seconds"] if hit else None
-        record[f"step_to_kl_{threshold}"] = hit["step"] if hit else None
+        record[f"seconds_to_kl_{key}"] = hit["train_seconds"] if hit else None
+        record[f"step_to_kl_{key}"] = hit["step"] if hit else None
     return record
 
 
@@ -99,11 +100,20 @@ def main():
     p.add_argument("--eval_every", type=int, default=250)
     p.add_argument("--no_jit", action="store_true")
     p.add_argument("--no_peer", action="store_true", help="skip the TFP tfb.RealNVP rerun")
+    p.add_argument("--num_couplings", type=int, help="default: RealNVP's (8)")
+    p.add_argument("--hidden_units", type=int, nargs="+", help="default: RealNVP's (256 256)")
     p.add_argument("--tag", default="")
     args = p.parse_args()
+    model_kwargs = {}
+    if args.num_couplings:
+        model_kwargs["num_couplings"] = args.num_couplings
+    if args.hidden_units:
+        model_kwargs["hidden_units"] = args.hidden_units
     rows = []
     for name in args.datasets:
-        runs = [train_ours(name, seed, args.steps, args.eval_every, not args.no_jit) for seed in args.seeds]
+        runs = [
+            train_ours(name, seed, args.steps, args.eval_every, not args.no_jit, model_kwargs) for seed in args.seeds
+        ]
         peer = None
         if not args.no_peer:
             peer = run_peer(
@@ -126,9 +136,9 @@ def _fmt(x, spec=".3f"):
 def _print_rows(rows):
     print(
         "| dataset | model | seed | status | test NLL | paired KL ± se | target | s to KL<=0.05 | s to KL<=0.02 "
-        "| steps/s | first step s |"
+        "| s to target | steps/s | first step s |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for rec in rows:
         name = rec["dataset"]
         for r in rec["ours"]:
@@ -137,6 +147,7 @@ def _print_rows(rows):
                 f"| {name} | ours | {r['seed']} | {r['status'][:30]} | {_fmt(f.get('test_nll'))} | "
                 f"{_fmt(f.get('paired_kl'))} ± {_fmt(f.get('paired_kl_stderr'))} | {TARGETS[name]} | "
                 f"{_fmt(r['seconds_to_kl_0.05'], '.1f')} | {_fmt(r['seconds_to_kl_0.02'], '.1f')} | "
+                f"{_fmt(r.get('seconds_to_kl_target'), '.1f')} | "
                 f"{_fmt(r['train_steps_per_s'], '.1f')} | {_fmt(r['first_step_seconds'], '.1f')} |"
             )
         peer = rec.get("tfp_realnvp")
@@ -144,7 +155,7 @@ def _print_rows(rows):
             f = peer.get("final") or {}
             print(
                 f"| {name} | tfb.RealNVP | 0 | {peer['status'][:30]} | {_fmt(f.get('test_nll'))} | "
-                f"{_fmt(f.get('paired_kl'))} ± {_fmt(f.get('paired_kl_stderr'))} | | | | "
+                f"{_fmt(f.get('paired_kl'))} ± {_fmt(f.get('paired_kl_stderr'))} | | | | | "
                 f"{_fmt(peer.get('train_steps_per_s'), '.1f')} | {_fmt(peer.get('first_step_seconds'), '.1f')} |"
             )
         kls = [r["final"]["paired_kl"] for r in rec["ours"] if r["final"]]

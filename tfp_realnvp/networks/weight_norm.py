@@ -1,9 +1,53 @@
 """Weight-normalized dense and convolution layers as plain `tf.Module`s."""
 
+import functools
+
 import numpy as np
 import tensorflow as tf
 
-__all__ = ["WeightNormConv2D", "WeightNormDense", "ZeroConv2D", "ZeroDense"]
+__all__ = ["WeightNormConv2D", "WeightNormDense", "ZeroConv2D", "ZeroDense", "conv2d_same"]
+
+# Grids of at most this many positions convolve as one matmul (see `conv2d_same`).
+DENSE_CONV_MAX_POSITIONS = 16
+
+
+@functools.cache
+def _tap_placement(height, width, kernel_height, kernel_width):
+    """[P, taps, P] 0/1: entry (p, k, q) is 1 where tap k of a same-padded cross-correlation
+    reads input position p for output position q (P = height * width, row-major)."""
+    placement = np.zeros([height * width, kernel_height * kernel_width, height * width], np.float32)
+    for qy in range(height):
+        for qx in range(width):
+            for dy in range(kernel_height):
+                for dx in range(kernel_width):
+                    py, px = qy + dy - (kernel_height - 1) // 2, qx + dx - (kernel_width - 1) // 2
+                    if 0 <= py < height and 0 <= px < width:
+                        placement[py * width + px, dy * kernel_width + dx, qy * width + qx] = 1.0
+    return placement
+
+
+def conv2d_same(x, kernel):
+    """`tf.nn.conv2d(x, kernel, strides=1, padding="SAME")` for NHWC `x`.
+
+    On grids of at most `DENSE_CONV_MAX_POSITIONS` positions (the coarse scales of small
+    images, e.g. 8x8 digits after a squeeze) it multiplies the flattened images by the
+    convolution's equivalent [H W C_in, H W C_out] matrix instead: the same linear map (equal
+    up to float rounding, and differentiable in the kernel), one large matmul instead of a
+    convolution with a handful of channels. On 2 CPU cores that is ~2x faster at sampling batch
+    sizes (1,000 images, 4x4 grid, 12 channels: 0.70 vs 1.56 ms) and neutral at batch 64;
+    `bench/bench_digits.py --only speed` measures the whole flow.
+    """
+    height, width = x.shape[1], x.shape[2]
+    kernel_height, kernel_width, in_channels, out_channels = kernel.shape
+    if height is None or width is None or height * width > DENSE_CONV_MAX_POSITIONS:
+        return tf.nn.conv2d(x, kernel, strides=1, padding="SAME")
+    placement = tf.constant(_tap_placement(height, width, kernel_height, kernel_width), kernel.dtype)
+    taps = tf.reshape(kernel, [kernel_height * kernel_width, in_channels, out_channels])
+    matrix = tf.reshape(
+        tf.einsum("pkq,kio->piqo", placement, taps), [height * width * in_channels, height * width * out_channels]
+    )
+    y = tf.matmul(tf.reshape(x, [-1, height * width * in_channels]), matrix)
+    return tf.reshape(y, [-1, height, width, out_channels])
 
 
 class _WeightNorm(tf.Module):
@@ -53,7 +97,7 @@ class WeightNormConv2D(_WeightNorm):
         super().__init__([kernel_size, kernel_size, in_channels, out_channels], dtype, seed, name)
 
     def __call__(self, x):
-        return tf.nn.conv2d(x, tf.cast(self.kernel, x.dtype), strides=1, padding="SAME") + tf.cast(self.b, x.dtype)
+        return conv2d_same(x, tf.cast(self.kernel, x.dtype)) + tf.cast(self.b, x.dtype)
 
 
 class ZeroDense(tf.Module):
@@ -79,4 +123,4 @@ class ZeroConv2D(tf.Module):
             self.b = tf.Variable(tf.zeros([out_channels], dtype), name="bias")
 
     def __call__(self, x):
-        return tf.nn.conv2d(x, tf.cast(self.w, x.dtype), strides=1, padding="SAME") + tf.cast(self.b, x.dtype)
+        return conv2d_same(x, tf.cast(self.w, x.dtype)) + tf.cast(self.b, x.dtype)

@@ -1,0 +1,39 @@
+"""The small-grid convolution is the same linear map as `tf.nn.conv2d`, value and gradients."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfp_realnvp.networks.weight_norm import DENSE_CONV_MAX_POSITIONS, conv2d_same
+
+
+@pytest.mark.parametrize(
+    "height, width, kernel_size, in_channels, out_channels",
+    [(1, 1, 3, 2, 3), (2, 2, 3, 8, 16), (3, 5, 3, 2, 4), (4, 4, 3, 12, 8), (4, 4, 1, 3, 2), (2, 4, 2, 3, 5)],
+)
+def test_dense_path_equals_conv2d(height, width, kernel_size, in_channels, out_channels):
+    rng = np.random.default_rng(0)
+    x = tf.constant(rng.normal(size=[5, height, width, in_channels]), tf.float64)
+    kernel = tf.Variable(rng.normal(size=[kernel_size, kernel_size, in_channels, out_channels]))
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        ours = conv2d_same(x, kernel)
+        reference = tf.nn.conv2d(x, kernel, strides=1, padding="SAME")
+        weights = tf.constant(rng.normal(size=reference.shape))
+        loss_ours, loss_ref = tf.reduce_sum(ours * weights), tf.reduce_sum(reference * weights)
+    np.testing.assert_allclose(ours, reference, rtol=1e-10, atol=1e-10)
+    for a, b in zip(tape.gradient(loss_ours, [x, kernel]), tape.gradient(loss_ref, [x, kernel]), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-10)
+
+
+def _op_types(height, width):
+    fn = tf.function(lambda x: conv2d_same(x, tf.ones([3, 3, 2, 2])))
+    graph = fn.get_concrete_function(tf.TensorSpec([None, height, width, 2])).graph
+    return {op.type for op in graph.get_operations()}
+
+
+def test_small_grids_use_one_matmul_and_larger_ones_conv2d():
+    small = _op_types(4, DENSE_CONV_MAX_POSITIONS // 4)
+    assert "MatMul" in small and "Conv2D" not in small
+    large = _op_types(4, DENSE_CONV_MAX_POSITIONS // 4 + 1)
+    assert "Conv2D" in large and "MatMul" not in large
