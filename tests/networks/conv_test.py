@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfp_realnvp.networks.weight_norm import DENSE_CONV_MAX_POSITIONS, conv2d_same
+from tfp_realnvp.networks.weight_norm import DENSE_CONV_MAX_POSITIONS, DENSE_CONV_MAX_SIZE, conv2d_same
 
 
 @pytest.mark.parametrize(
@@ -26,14 +26,19 @@ def test_dense_path_equals_conv2d(height, width, kernel_size, in_channels, out_c
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-10)
 
 
-def _op_types(height, width):
-    fn = tf.function(lambda x: conv2d_same(x, tf.ones([3, 3, 2, 2])))
-    graph = fn.get_concrete_function(tf.TensorSpec([None, height, width, 2])).graph
+def _op_types(height, width, in_channels=2, out_channels=2):
+    fn = tf.function(lambda x: conv2d_same(x, tf.ones([3, 3, in_channels, out_channels])))
+    graph = fn.get_concrete_function(tf.TensorSpec([None, height, width, in_channels])).graph
     return {op.type for op in graph.get_operations()}
 
 
-def test_small_grids_use_one_matmul_and_larger_ones_conv2d():
-    small = _op_types(4, DENSE_CONV_MAX_POSITIONS // 4)
-    assert "MatMul" in small and "Conv2D" not in small
-    large = _op_types(4, DENSE_CONV_MAX_POSITIONS // 4 + 1)
-    assert "Conv2D" in large and "MatMul" not in large
+def test_small_grids_with_few_channels_use_one_matmul_and_others_conv2d():
+    width = DENSE_CONV_MAX_POSITIONS // 4
+    channels = DENSE_CONV_MAX_SIZE // DENSE_CONV_MAX_POSITIONS
+    dense = (_op_types(4, width), _op_types(4, width, channels, 1), _op_types(4, width, 1, channels))
+    for op_types in dense:
+        assert "MatMul" in op_types and "Conv2D" not in op_types
+    wider = channels + 1
+    convolved = (_op_types(4, width + 1), _op_types(4, width, wider, 1), _op_types(4, width, 1, wider))
+    for op_types in convolved:
+        assert "Conv2D" in op_types and "MatMul" not in op_types
