@@ -7,11 +7,12 @@ The peers' protocol (../shared/peers/toy2d.py, peerutil.py): 50,000 training poi
 batch order `toy2d.batch_schedule(50000, 512, steps, seed=0)`, Adam 1e-3, 3000 steps, test on the
 20,000 held-out points: test NLL, the paired KL (mean of log p - log q over the test points, the
 true log p from toy2d) with its standard error, every 250 steps. Ours is what a user builds:
-`tfp_realnvp.RealNVP(event_shape=(2,), seed=s)` (8 couplings, 2x256 MLPs, tanh-bounded scales,
-no batch norm for vectors) trained by `tfp_realnvp.Trainer` with the library's vector recipe
+`tfp_realnvp.RealNVP(event_shape=(2,), seed=s)` (32 couplings, 2x128 MLPs, tanh-bounded scales,
+no batch norm for vectors; `--num_couplings 8 --hidden_units 256 256` is the peers' shape)
+trained by `tfp_realnvp.Trainer` with the library's vector recipe
 (`tfp_realnvp.experiment.RECIPES["vector"]`: cosine decay of Adam 1e-3 over the run, no L2) plus
 global-norm clip 100 and XLA. The init seed varies, the data order is fixed (as for the peers'
-`--seed`). `--steps 20000 --seeds 0 --no_peer` measures the wall time to the KL targets.
+`--seed`). `--steps 10000 --seeds 0 --no_peer` measures the wall time to the KL targets.
 """
 
 import argparse
@@ -100,8 +101,8 @@ def main():
     p.add_argument("--eval_every", type=int, default=250)
     p.add_argument("--no_jit", action="store_true")
     p.add_argument("--no_peer", action="store_true", help="skip the TFP tfb.RealNVP rerun")
-    p.add_argument("--num_couplings", type=int, help="default: RealNVP's (8)")
-    p.add_argument("--hidden_units", type=int, nargs="+", help="default: RealNVP's (256 256)")
+    p.add_argument("--num_couplings", type=int, help="default: RealNVP's (32)")
+    p.add_argument("--hidden_units", type=int, nargs="+", help="default: RealNVP's (128 128)")
     p.add_argument("--tag", default="")
     args = p.parse_args()
     model_kwargs = {}

@@ -2,8 +2,8 @@
 
     python bench/bench_flops.py
 
-FLOPs of one training step (log_prob + gradient, batch 64; our models at three sizes and with
-`squeeze_first`, and the peers' tfb.Glow, so the work per image compares) are counted from the
+FLOPs of one training step (log_prob + gradient, batch 64; our models at three sizes and
+bench_digits' speed model, and the peers' tfb.Glow, so the work per image compares) are counted from the
 traced graph's ops by TensorFlow's profiler (float_operation: convolutions, matmuls and
 elementwise ops with registered FLOP counts), with every convolution counted as a convolution: on
 grids of <= 16 positions ours run as matmuls with the convolution's matrix (`conv2d_same`), whose
@@ -84,9 +84,10 @@ def step_seconds(log_prob, variables, x, jit):
 
 
 def models():
-    """(name, log_prob(x), variables, x) for ours (images' default, the digits recipe and at
-    tfb.Glow's parameter count on both grids; the image recipe's dropout 0.2 and batch norm), and
-    the peers' tfb.Glow (../shared/peers/digits_peers.py: 2 levels x 4 steps, hidden 64, on x in (0, 1))."""
+    """(name, log_prob(x), variables, x) for ours (the digits recipe, the same at 32 maps x 2 blocks
+    and at tfb.Glow's parameter count, and bench_digits' speed model: `squeeze_first`, uniform
+    dequantization, no dropout), and the peers' tfb.Glow (../shared/peers/digits_peers.py: 2 levels
+    x 4 steps, hidden 64, on x in (0, 1))."""
     import tensorflow_probability as tfp
 
     from tfp_realnvp.experiment import ExperimentConfig, build_flow
@@ -95,14 +96,16 @@ def models():
     pixels = tf.random.stateless_uniform([64, 8, 8, 1], seed=[1, 2], maxval=17.0)
     out = []
     shapes = (
-        ("image default (32 ch, 2 blocks)", 32, 2, False),
-        ("digits recipe (20 ch, 1 block)", 20, 1, False),
-        ("tfb.Glow's size (14 ch, 1 block)", 14, 1, False),
-        ("squeeze_first, tfb.Glow's size (12 ch, 1 block)", 12, 1, True),
+        ("digits recipe at 32 ch, 2 blocks", dict(hidden_channels=32, num_blocks=2)),
+        ("digits recipe (20 ch, 1 block)", {}),
+        ("digits recipe at tfb.Glow's size (14 ch, 1 block)", dict(hidden_channels=14)),
+        (
+            "squeeze_first, uniform, no dropout, tfb.Glow's size (12 ch, 1 block)",
+            dict(hidden_channels=12, squeeze_first=True, dequantization="uniform", dropout=0.0),
+        ),
     )
-    for name, hidden, blocks, squeeze_first in shapes:
-        config = ExperimentConfig(hidden_channels=hidden, num_blocks=blocks, squeeze_first=squeeze_first)
-        flow = build_flow(config, (8, 8, 1), 17)
+    for name, overrides in shapes:
+        flow = build_flow(ExperimentConfig(dataset="digits", **overrides), (8, 8, 1), 17)
         # seeded dropout, as the Trainer's step draws it
         out.append(
             (name, lambda x, f=flow: f.log_prob(x, training=True, seed=(1, 2)), flow.trainable_variables, pixels)

@@ -38,8 +38,8 @@ flags.DEFINE_enum(
     ["uniform", "variational"],
     "variational: learn the dequantization noise per pixel (Flow++; default: images variational, 2-D uniform)",
 )
-flags.DEFINE_integer("num_couplings", 8, "Couplings (vectors)")
-flags.DEFINE_list("hidden_units", ["256", "256"], "MLP conditioner widths (vectors)")
+flags.DEFINE_integer("num_couplings", 32, "Couplings (vectors)")
+flags.DEFINE_list("hidden_units", ["128", "128"], "MLP conditioner widths (vectors)")
 flags.DEFINE_float("dropout", None, "Dropout inside the conditioner ResNets while training (default: images 0.2)")
 flags.DEFINE_bool(
     "batch_norm", None, "Moving-average batch norm after every coupling (default: images yes, digits and 2-D no)"

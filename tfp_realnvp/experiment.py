@@ -68,8 +68,8 @@ class ExperimentConfig:
     squeeze_first: bool = False  # checkerboard couplings on the squeezed grid (images; RealNVP's `squeeze_first`)
     dequantization: str | None = None  # "uniform" or "variational" (images; RealNVP's `dequantization`)
     dropout: float | None = None
-    num_couplings: int = 8
-    hidden_units: tuple = (256, 256)
+    num_couplings: int = 32
+    hidden_units: tuple = (128, 128)
     batch_norm: bool | None = None
     batch_norm_momentum: float = 0.9
     additive: bool = False

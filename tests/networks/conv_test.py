@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfp_realnvp.networks.weight_norm import DENSE_CONV_MAX_POSITIONS, DENSE_CONV_MAX_SIZE, conv2d_same
+from tfp_realnvp.networks import conv2d_same
+from tfp_realnvp.networks.weight_norm import DENSE_CONV_MAX_POSITIONS, DENSE_CONV_MAX_SIZE
 
 
 @pytest.mark.parametrize(

@@ -108,7 +108,9 @@ class RealNVP(tfd.TransformedDistribution):
 
     Vectors `[D]`: `num_couplings` couplings with alternating masks and MLP conditioners,
     optionally batch norm (off by default) and `linear_mixing` (a learned `InvertibleLinear`,
-    off by default) after each.
+    off by default) after each. The default depth, 32 couplings of 2x128 MLPs (565k parameters
+    in 2-D, about the FLOPs and parameters of 8 couplings of 2x256: 545k), fits sharp multimodal
+    2-D densities far better per step and per second (bench/results/2d_*.json).
 
     `compute_dtype` (mixed precision, e.g. `tf.float16` on GPUs) runs the conditioner networks
     in that dtype; variables, transforms, log-dets and `log_prob` stay in `dtype`.
@@ -144,8 +146,8 @@ class RealNVP(tfd.TransformedDistribution):
         pixel_levels=None,
         alpha=0.05,
         dequantization="uniform",
-        num_couplings=8,
-        hidden_units=(256, 256),
+        num_couplings=32,
+        hidden_units=(128, 128),
         batch_norm=None,
         batch_norm_momentum=0.9,
         linear_mixing=False,

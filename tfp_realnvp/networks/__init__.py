@@ -2,6 +2,6 @@
 
 from tfp_realnvp.networks.mlp import MLPConditioner
 from tfp_realnvp.networks.resnet import ResNetConditioner
-from tfp_realnvp.networks.weight_norm import WeightNormConv2D, WeightNormDense
+from tfp_realnvp.networks.weight_norm import WeightNormConv2D, WeightNormDense, conv2d_same
 
-__all__ = ["MLPConditioner", "ResNetConditioner", "WeightNormConv2D", "WeightNormDense"]
+__all__ = ["MLPConditioner", "ResNetConditioner", "WeightNormConv2D", "WeightNormDense", "conv2d_same"]
