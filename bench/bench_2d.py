@@ -10,7 +10,8 @@ true log p from toy2d) with its standard error, every 250 steps. Ours is what a 
 `tfp_realnvp.RealNVP(event_shape=(2,), seed=s)` (32 couplings, 2x128 MLPs, tanh-bounded scales,
 no batch norm for vectors; `--num_couplings 8 --hidden_units 256 256` is the peers' shape)
 trained by `tfp_realnvp.Trainer` with the library's vector recipe
-(`tfp_realnvp.experiment.RECIPES["vector"]`: cosine decay of Adam 1e-3 over the run, no L2) plus
+(`tfp_realnvp.experiment.RECIPES["vector"]`: Adam 1e-3 warmed up over 300 steps, then cosine decay
+over the run, no L2) plus
 global-norm clip 100 and XLA. The init seed varies, the data order is fixed (as for the peers'
 `--seed`). `--steps 10000 --seeds 0 --no_peer` measures the wall time to the KL targets.
 """
@@ -43,6 +44,7 @@ def train_ours(name, seed, steps, eval_every, jit, model_kwargs):
         batch_size=512,
         learning_rate=1e-3,
         decay=RECIPES["vector"]["decay"],
+        warmup_steps=RECIPES["vector"]["warmup_steps"],
         l2=RECIPES["vector"]["l2"],
         log_every=steps,
         eval_every=eval_every,

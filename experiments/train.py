@@ -50,7 +50,7 @@ flags.DEFINE_integer("batch_size", None, "Global batch size, split across replic
 flags.DEFINE_integer("steps", None, "Training steps (default: digits 4000, other images 1000, 2-D 3000)")
 flags.DEFINE_integer("epochs", 0, "If > 0, train this many epochs instead of --steps")
 flags.DEFINE_float("learning_rate", 1e-3, "Adam learning rate")
-flags.DEFINE_integer("warmup_steps", 0, "Linear learning-rate warm-up")
+flags.DEFINE_integer("warmup_steps", None, "Linear learning-rate warm-up steps (default: images 0, 2-D 300)")
 flags.DEFINE_enum(
     "decay", None, ["none", "cosine"], "Learning-rate decay after warm-up (default: images none, 2-D cosine)"
 )

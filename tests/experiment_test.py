@@ -73,6 +73,8 @@ def test_recipes_resolve_by_kind_then_dataset_and_yield_to_explicit_values():
     assert (digits.hidden_channels, digits.num_blocks, digits.steps, digits.dropout) == (20, 1, 4000, 0.2)
     assert (mnist.hidden_channels, mnist.num_blocks, mnist.steps, mnist.dropout) == (32, 2, 1000, 0.2)
     assert (moons.batch_norm, moons.decay, moons.hidden_channels) == (False, "cosine", None)
+    assert (digits.warmup_steps, mnist.warmup_steps, moons.warmup_steps) == (0, 0, 300)
+    assert ExperimentConfig(dataset="moons", warmup_steps=0).warmup_steps == 0
     assert digits.squeeze_first is mnist.squeeze_first is moons.squeeze_first is False
     assert (digits.dequantization, mnist.dequantization, moons.dequantization) == (
         "variational",

@@ -44,8 +44,13 @@ def conv2d_same(x, kernel):
     """
     height, width = x.shape[1], x.shape[2]
     kernel_height, kernel_width, in_channels, out_channels = kernel.shape
-    positions = height * width if height is not None and width is not None else DENSE_CONV_MAX_POSITIONS + 1
-    if positions > DENSE_CONV_MAX_POSITIONS or positions * max(in_channels, out_channels) > DENSE_CONV_MAX_SIZE:
+    small = (
+        height is not None
+        and width is not None
+        and height * width <= DENSE_CONV_MAX_POSITIONS
+        and height * width * max(in_channels, out_channels) <= DENSE_CONV_MAX_SIZE
+    )
+    if not small:
         return tf.nn.conv2d(x, kernel, strides=1, padding="SAME")
     placement = tf.constant(_tap_placement(height, width, kernel_height, kernel_width), kernel.dtype)
     taps = tf.reshape(kernel, [kernel_height * kernel_width, in_channels, out_channels])
