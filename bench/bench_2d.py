@@ -8,7 +8,8 @@ batch order `toy2d.batch_schedule(50000, 512, steps, seed=0)`, Adam 1e-3, 3000 s
 20,000 held-out points: test NLL, the paired KL (mean of log p - log q over the test points, the
 true log p from toy2d) with its standard error, every 250 steps. Ours is what a user builds:
 `tfp_realnvp.RealNVP(event_shape=(2,), seed=s)` (32 couplings, 2x128 MLPs, tanh-bounded scales,
-no batch norm for vectors; `--num_couplings 8 --hidden_units 256 256` is the peers' shape)
+no batch norm for vectors; `--num_couplings 8 --hidden_units 256 256 --warmup_steps 0` is the
+previous default, at the peers' shape)
 trained by `tfp_realnvp.Trainer` with the library's vector recipe
 (`tfp_realnvp.experiment.RECIPES["vector"]`: Adam 1e-3 warmed up over 300 steps, then cosine decay
 over the run, no L2) plus
@@ -27,7 +28,7 @@ from common import run_peer, write_result
 TARGETS = {"moons": 0.02, "eight_gaussians": 0.10, "checkerboard": 0.10, "rings": 0.30}
 
 
-def train_ours(name, seed, steps, eval_every, jit, model_kwargs):
+def train_ours(name, seed, steps, eval_every, jit, model_kwargs, warmup_steps):
     import peerutil
     import tensorflow as tf
     import toy2d
@@ -44,7 +45,7 @@ def train_ours(name, seed, steps, eval_every, jit, model_kwargs):
         batch_size=512,
         learning_rate=1e-3,
         decay=RECIPES["vector"]["decay"],
-        warmup_steps=RECIPES["vector"]["warmup_steps"],
+        warmup_steps=warmup_steps,
         l2=RECIPES["vector"]["l2"],
         log_every=steps,
         eval_every=eval_every,
@@ -75,6 +76,7 @@ def train_ours(name, seed, steps, eval_every, jit, model_kwargs):
     record = {
         "peer": "tfp_realnvp.RealNVP(event_shape=(2,))",
         "model_kwargs": model_kwargs,
+        "train": {k: getattr(config, k) for k in ("learning_rate", "warmup_steps", "decay", "l2", "clip_norm")},
         "dataset": name,
         "seed": seed,
         "status": status,
@@ -105,8 +107,12 @@ def main():
     p.add_argument("--no_peer", action="store_true", help="skip the TFP tfb.RealNVP rerun")
     p.add_argument("--num_couplings", type=int, help="default: RealNVP's (32)")
     p.add_argument("--hidden_units", type=int, nargs="+", help="default: RealNVP's (128 128)")
+    p.add_argument("--warmup_steps", type=int, help="default: the vector recipe's (300)")
     p.add_argument("--tag", default="")
     args = p.parse_args()
+    from tfp_realnvp.experiment import RECIPES
+
+    warmup_steps = RECIPES["vector"]["warmup_steps"] if args.warmup_steps is None else args.warmup_steps
     model_kwargs = {}
     if args.num_couplings:
         model_kwargs["num_couplings"] = args.num_couplings
@@ -115,7 +121,8 @@ def main():
     rows = []
     for name in args.datasets:
         runs = [
-            train_ours(name, seed, args.steps, args.eval_every, not args.no_jit, model_kwargs) for seed in args.seeds
+            train_ours(name, seed, args.steps, args.eval_every, not args.no_jit, model_kwargs, warmup_steps)
+            for seed in args.seeds
         ]
         peer = None
         if not args.no_peer:

@@ -64,11 +64,13 @@ def _training_step(log_prob, variables, jit=False):
     return step
 
 
-def step_flops(log_prob, variables, x, dense_conv_max_positions=0):
+def step_flops(log_prob, variables, x, as_convolutions=True):
+    """The step's FLOPs; `as_convolutions`: count small-grid layers as the convolutions they are."""
     from tfp_realnvp.networks import weight_norm
 
     default = weight_norm.DENSE_CONV_MAX_POSITIONS
-    weight_norm.DENSE_CONV_MAX_POSITIONS = dense_conv_max_positions
+    if as_convolutions:
+        weight_norm.DENSE_CONV_MAX_POSITIONS = 0
     try:
         graph = _training_step(log_prob, variables).get_concrete_function(x).graph
     finally:
@@ -138,12 +140,10 @@ def main():
         f"20 channels {record['conv_20ch_8x8_flops_per_s'] / 1e9:.1f} GFLOP/s"
     )
     for name, log_prob, variables, x in models():
-        from tfp_realnvp.networks.weight_norm import DENSE_CONV_MAX_POSITIONS
-
         flops = step_flops(log_prob, variables, x)
         r = {
             "step_flops": flops,
-            "step_flops_executed": step_flops(log_prob, variables, x, DENSE_CONV_MAX_POSITIONS),
+            "step_flops_executed": step_flops(log_prob, variables, x, as_convolutions=False),
             "params": int(sum(np.prod(v.shape) for v in variables)),
         }
         for jit in (False, True):

@@ -108,6 +108,20 @@ def test_resume_refuses_a_run_built_with_another_flow_and_writes_nothing(tmp_pat
     assert flow.bijector.bijectors[0].name == "pixel_logit" and isinstance(flow.bijector.bijectors[1], AffineCoupling)
 
 
+def test_resume_checks_only_the_fields_of_the_runs_kind_and_keeps_its_schedule(tmp_path):
+    run_experiment(tiny(tmp_path, dequantization="uniform"), verbose=False)
+    config_path = tmp_path / "run" / "config.json"
+    old_run = json.loads(config_path.read_text())
+    old_run["config"].update(num_couplings=8, hidden_units=[256, 256])  # the vector defaults of its time
+    config_path.write_text(json.dumps(old_run))
+    metrics = run_experiment(tiny(tmp_path, dequantization="uniform", steps=9, resume=True), verbose=False)
+    assert metrics["steps"] == 9
+    toy = tmp_path / "toy"
+    run_experiment(tiny(toy, dataset="moons", warmup_steps=0), verbose=False)
+    with pytest.raises(ValueError, match=r"warmup_steps=0 \(now 300\); pass --warmup_steps=0 to continue"):
+        run_experiment(tiny(toy, dataset="moons", steps=9, resume=True), verbose=False)
+
+
 def script(*args):
     return subprocess.run(
         [sys.executable, os.path.join(ROOT, "experiments", "train.py"), *args],

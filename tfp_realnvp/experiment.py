@@ -208,42 +208,33 @@ def restore_flow(model_dir: str, which: str = "best") -> tuple[RealNVP, Experime
     return flow, config
 
 
-# What a checkpoint's weights depend on: a resume must rebuild the same flow.
-_MODEL_FIELDS = (
-    "dataset",
-    "num_scales",
-    "num_blocks",
-    "hidden_channels",
-    "squeeze_first",
-    "dequantization",
-    "dropout",
-    "num_couplings",
-    "hidden_units",
-    "batch_norm",
-    "batch_norm_momentum",
-    "additive",
-    "mixed_precision",
-)
+# What a checkpoint's weights depend on, by the kind of data: a resume must rebuild the same flow.
+_MODEL_FIELDS = ("dataset", "batch_norm", "batch_norm_momentum", "additive", "mixed_precision")
+_IMAGE_FIELDS = ("num_scales", "num_blocks", "hidden_channels", "squeeze_first", "dequantization", "dropout")
+_VECTOR_FIELDS = ("num_couplings", "hidden_units")
+# Recipe-resolved training fields a resume must keep for the run to continue exactly (the schedule).
+_SCHEDULE_FIELDS = ("warmup_steps",)
 
 
 def _flag_value(value):
-    return ",".join(map(str, value)) if isinstance(value, tuple) else value  # list flags: 256,256
+    return ",".join(map(str, value)) if isinstance(value, tuple) else value  # list flags: 128,128
 
 
 def _check_resumable(config: ExperimentConfig):
-    """Refuse (before anything is written) to resume a run whose saved flow differs from `config`'s,
-    e.g. a run made before the defaults changed: naming the fields beats a failed restore."""
+    """Refuse (before anything is written) to resume a run whose saved flow or schedule differs
+    from `config`'s, e.g. a run made before the defaults changed: naming the fields beats a failed
+    restore or a silently different run. Only the fields of the run's kind count (a digits run
+    ignores the vector flows' `num_couplings`)."""
     run = _saved_run(config.model_dir)
     if run is None:
         return  # nothing saved yet: the Trainer reports a resume without checkpoints
     saved = ExperimentConfig(**run["config"])
-    changed = [k for k in _MODEL_FIELDS if getattr(saved, k) != getattr(config, k)]
+    fields = _MODEL_FIELDS + (_IMAGE_FIELDS if saved.is_image else _VECTOR_FIELDS) + _SCHEDULE_FIELDS
+    changed = [k for k in fields if getattr(saved, k) != getattr(config, k)]
     if changed:
         was = ", ".join(f"{k}={getattr(saved, k)!r} (now {getattr(config, k)!r})" for k in changed)
         flags = " ".join(f"--{k}={_flag_value(getattr(saved, k))}" for k in changed)
-        raise ValueError(
-            f"cannot resume {config.model_dir!r}: its flow was built with {was}; pass {flags} to continue it"
-        )
+        raise ValueError(f"cannot resume {config.model_dir!r}: it was made with {was}; pass {flags} to continue it")
 
 
 def _eval_points(points, levels, draws):
