@@ -109,8 +109,10 @@ class RealNVP(tfd.TransformedDistribution):
     Vectors `[D]`: `num_couplings` couplings with alternating masks and MLP conditioners,
     optionally batch norm (off by default) and `linear_mixing` (a learned `InvertibleLinear`,
     off by default) after each. The default depth, 32 couplings of 2x128 MLPs (565k parameters
-    in 2-D, about the FLOPs and parameters of 8 couplings of 2x256: 545k), fits sharp multimodal
-    2-D densities far better per step and per second (bench/results/2d_*.json).
+    in 2-D, about the FLOPs and parameters of 8 couplings of 2x256: 545k), takes ~2.5x longer per
+    step on CPU but fits sharp multimodal 2-D densities far better per step and at equal time
+    (eight gaussians, checkerboard; rings alike; README). Train it with a learning-rate warm-up
+    (`RECIPES["vector"]`: 300 steps): without one it can spike early.
 
     `compute_dtype` (mixed precision, e.g. `tf.float16` on GPUs) runs the conditioner networks
     in that dtype; variables, transforms, log-dets and `log_prob` stay in `dtype`.
