@@ -116,10 +116,12 @@ def test_resume_checks_only_the_fields_of_the_runs_kind_and_keeps_its_schedule(t
     config_path.write_text(json.dumps(old_run))
     metrics = run_experiment(tiny(tmp_path, dequantization="uniform", steps=9, resume=True), verbose=False)
     assert metrics["steps"] == 9
-    toy = tmp_path / "toy"
-    run_experiment(tiny(toy, dataset="moons", warmup_steps=0), verbose=False)
+    toy = tmp_path / "toy"  # a 2-D run saved before the recipe's warm-up (the check reads only its config)
+    old_toy = tiny(toy, dataset="moons", warmup_steps=0)
+    os.makedirs(old_toy.model_dir)
+    (toy / "run" / "config.json").write_text(json.dumps({"config": old_toy.to_json()}))
     with pytest.raises(ValueError, match=r"warmup_steps=0 \(now 300\); pass --warmup_steps=0 to continue"):
-        run_experiment(tiny(toy, dataset="moons", steps=9, resume=True), verbose=False)
+        run_experiment(tiny(toy, dataset="moons", resume=True), verbose=False)
 
 
 def script(*args):
