@@ -31,9 +31,9 @@ def main():
     from tfp_realnvp import experiment
 
     flow, config = experiment.restore_flow(args.model_dir, "best")
-    images = experiment.load_data(config).test
     if not flow.pixel_levels:
         p.error(f"{args.model_dir} holds a vector flow; the gap is about pixels")
+    images = experiment.load_data(config).test
     pixels = tf.constant(images, flow.dtype)
     log_probs = np.stack(
         [

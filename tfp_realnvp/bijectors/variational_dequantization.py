@@ -103,7 +103,8 @@ class VariationalDequantization(OnePassBijector):
             flat, batch = flatten_batch(v, 3)
         k = tf.floor(flat)
         e = tf.clip_by_value(flat - k, _EDGE, 1.0 - _EDGE)
-        return k, tf.math.log(e) - tf.math.log1p(-e), -tf.math.log(e) - tf.math.log1p(-e), batch
+        log_e, log_1m_e = tf.math.log(e), tf.math.log1p(-e)
+        return k, log_e - log_1m_e, -log_e - log_1m_e, batch
 
     def _log_scales_and_shifts(self, k):
         """The elementwise (s, t) and the context features, both from the pixels k alone."""
