@@ -139,9 +139,16 @@ class _ServedFlow(tf.Module):
             latents = _check_latents(latents, event_shape)
             return {"images": tf.ensure_shape(flow.decode(latents), batch)}
 
+        chunked_sample = getattr(flow, "_sample_in_chunks", None)
+
         def sample(num_samples, temperature):
             num_samples, temperature = _check_sample_args(num_samples, temperature)
-            return {"samples": tf.ensure_shape(flow.sample(num_samples, temperature=temperature), batch)}
+            if chunked_sample is None:
+                samples = flow.sample(num_samples, temperature=temperature)
+            else:  # RealNVP: in cache-sized chunks, as `draw_samples`
+                seed = tf.random.uniform([2], maxval=2**31 - 1, dtype=tf.int32)
+                samples = chunked_sample(num_samples, temperature, seed)
+            return {"samples": tf.ensure_shape(samples, batch)}
 
         def metadata():
             return {

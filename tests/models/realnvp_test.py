@@ -14,6 +14,7 @@ from tfp_realnvp.bijectors import (
     channel_mask,
     squeezed_checkerboard_mask,
 )
+from tfp_realnvp.models import realnvp as realnvp_module
 
 tfd = tfp.distributions
 SHARED = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "data")
@@ -197,6 +198,27 @@ def test_draw_samples_compiles_once_for_any_count_and_temperature():
     assert flow._draw_fn.experimental_get_tracing_count() == 1
     a = flow.draw_samples(4, seed=(3, 4))
     np.testing.assert_array_equal(a, flow.draw_samples(4, seed=(3, 4)))  # stateless seeds reproduce
+
+
+def test_draw_samples_in_chunks_keeps_counts_seeds_and_one_trace():
+    flow = tiny(pixel_levels=17)
+    # The widest conditioner activation is the first scale's: 8 x 8 positions x 4 maps.
+    assert flow.sample_chunk_size == realnvp_module._SAMPLE_CHUNK_FLOATS // (8 * 8 * 4)
+    flow.draw_samples(3, seed=(1, 2))
+    flow.sample_chunk_size = 5  # drops the function traced with the old size
+    for n in (0, 1, 5, 6, 12):
+        assert flow.draw_samples(n, seed=(1, 2)).shape == (n, 8, 8, 1)
+    assert flow._draw_fn.experimental_get_tracing_count() == 1
+    twelve = flow.draw_samples(12, seed=(1, 2)).numpy()
+    np.testing.assert_array_equal(twelve, flow.draw_samples(12, seed=(1, 2)))
+    np.testing.assert_array_equal(twelve[:5], flow.draw_samples(5, seed=(1, 2)))  # chunk 0 is the same draw
+    assert len(np.unique(twelve.reshape(12, -1), axis=0)) == 12  # every chunk has its own seed
+    assert np.isfinite(twelve).all()
+    with pytest.raises(tf.errors.InvalidArgumentError, match="num_samples"):
+        flow.draw_samples(-1, seed=(1, 2))
+    for bad in (0, 2.5, True):
+        with pytest.raises(ValueError, match="sample_chunk_size"):
+            flow.sample_chunk_size = bad
 
 
 def test_discrete_bits_per_dim_averages_uniform_dequantizations():

