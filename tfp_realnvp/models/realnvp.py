@@ -342,9 +342,9 @@ class RealNVP(tfd.TransformedDistribution):
     def draw_samples(self, num_samples, temperature=1.0, seed=None):
         """`sample(num_samples, temperature=...)` through one compiled function: any count (a
         Python int or a scalar tensor) and temperature reuse the same graph, no retracing.
-        The samples are drawn `sample_chunk_size` at a time (set from the widest conditioner
-        activation so that a chunk's stays in cache; one chunk for most small models), chunk i
-        from `fold_in(seed, i)`. `seed`: a stateless seed (two ints); None draws one."""
+        The samples go through the flow `sample_chunk_size` at a time, so that the widest
+        activation of a chunk (~4 MiB) stays in cache (small models take one chunk); chunk i is
+        drawn from `fold_in(seed, i)`. `seed`: a stateless seed (two ints); None draws one."""
         if seed is None:
             seed = tf.random.uniform([2], maxval=2**31 - 1, dtype=tf.int32)
         specs = [tf.TensorSpec([], tf.int32), tf.TensorSpec([], self.dtype), tf.TensorSpec([2], tf.int32)]
