@@ -17,3 +17,14 @@ def mirrored():
     """One two-replica MirroredStrategy for the whole session: separate instances in one process
     reuse collective-op keys, and a float32 run after a float64 one then fails inside TF."""
     return tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The fuzz totals (tests/fuzz.py), with each case that was not clear."""
+    from tests import fuzz
+
+    line = fuzz.summary()
+    if line:
+        terminalreporter.write_line(line)
+        for case_id, detail in sorted(fuzz.FAILURES.items()):
+            terminalreporter.write_line(f"  {case_id}: {detail}")

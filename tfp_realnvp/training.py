@@ -12,7 +12,7 @@ import tensorflow as tf
 import tf_keras
 from absl import logging
 
-from tfp_realnvp.bijectors import MovingAverageBatchNorm
+from tfp_realnvp.bijectors import MovingAverageBatchNorm, TrainingCall
 from tfp_realnvp.optim import FusedAdam
 
 __all__ = [
@@ -120,8 +120,10 @@ class Trainer:
     Each step minimises sum(-log_prob(x, training=True, seed=s)) / global_batch on every replica (so
     the cross-replica gradient sum is the gradient of the global-batch mean) plus
     `l2 * sum(g^2)` over `flow.regularization_variables` (counted once, not per replica);
-    `s`, the dropout seed, is `config.seed` and the step with the replica's id folded in
-    (conditioners whose call takes no `seed` keyword draw from TF's global generator instead).
+    `s`, the dropout seed, is (`config.seed`, step), and each example's masks are drawn from it and
+    the example's position in the global batch (`TrainingCall.example_offset`), so 1, 2 or N
+    replicas train the same model (conditioners whose call takes no `seed` keyword draw from TF's
+    global generator instead). The global `batch_size` must divide evenly across the replicas.
     The checkpoint holds the step, the flow (weights and batch-norm statistics), the
     optimizer state; on resume the dataset skips the batches already consumed, so
     `fit(..., resume=True)` continues exactly when the dataset is deterministic (the
@@ -135,6 +137,12 @@ class Trainer:
     def __init__(self, flow_fn, config: TrainConfig, model_dir: str | None = None, strategy=None):
         self.config = config
         self.strategy = strategy or tf.distribute.get_strategy()
+        replicas = self.strategy.num_replicas_in_sync
+        if config.batch_size % replicas:
+            raise ValueError(
+                f"`batch_size` {config.batch_size} is not divisible by the {replicas} replicas: every replica "
+                "must get an equal share of the global batch (the synchronized batch norm weighs replicas equally)"
+            )
         self.model_dir = model_dir
         with self.strategy.scope():
             self.flow = flow_fn()
@@ -155,13 +163,15 @@ class Trainer:
         return int(self.step.numpy())
 
     # ------------------------------------------------------------------ one step
-    def _local_grads(self, x, seed):
+    def _local_grads(self, x, seed, example_offset):
         """This replica's share of the loss and its gradients (no cross-replica communication,
-        unless the flow's batch norm synchronizes its statistics)."""
+        unless the flow's batch norm synchronizes its statistics). `example_offset`: the position
+        of this replica's first example in the global batch, which with `seed` fixes the dropout."""
         replicas = self.strategy.num_replicas_in_sync
         x = tf.cast(x, self.flow.dtype)
+        training = TrainingCall(seed, example_offset=example_offset)
         with tf.GradientTape() as tape:
-            nll = -tf.reduce_sum(self.flow.log_prob(x, training=True, seed=seed)) / self.config.batch_size
+            nll = -tf.reduce_sum(self.flow.log_prob(x, training=training)) / self.config.batch_size
             loss = nll
             if self.config.l2 and self._regularized:
                 loss += self.config.l2 * tf.add_n([tf.reduce_sum(tf.square(g)) for g in self._regularized]) / replicas
@@ -184,9 +194,10 @@ class Trainer:
 
         def replica_fn(x, step_seed):
             ctx = tf.distribute.get_replica_context()
-            # Dropout masks from (config seed, step, replica): a rerun or a resume repeats them.
-            seed = tf.random.experimental.stateless_fold_in(step_seed, ctx.replica_id_in_sync_group)
-            nll, grads = grads_fn(x, seed)
+            # Dropout masks from (config seed, step, each example's position in the global batch):
+            # a rerun or a resume repeats them, on any number of replicas.
+            offset = tf.cast(ctx.replica_id_in_sync_group, tf.int32) * (self.config.batch_size // replicas)
+            nll, grads = grads_fn(x, step_seed, offset)
             if replicas > 1:
                 nll, grads = ctx.all_reduce(tf.distribute.ReduceOp.SUM, (nll, grads))
             return nll, grads

@@ -99,7 +99,8 @@ class AffineCoupling(OnePassBijector):
     k * C]` with `k = 1` (additive: t) or `k = 2` (raw s, then t), `C = event_shape[-1]`.
     Batch dimensions of any rank are flattened before it is called. A conditioner whose call
     takes a `training` keyword (e.g. one with dropout) gets the flow's `training` flag, and one
-    that takes `seed` gets the stateless seed of a seeded training call (`TrainingCall`). With
+    that takes `seed` gets the stateless seed of a seeded training call (`TrainingCall`), and one
+    that also takes `example_offset` its position in the global batch. With
     `compute_dtype` (e.g. `tf.float16` on GPUs: mixed precision) the conditioner runs in that dtype while the
     scale, the transform and the log-det stay in `dtype`; the coupling remains an exact inverse
     because both directions evaluate the conditioner on the same masked input. Keep its variables
@@ -145,7 +146,7 @@ class AffineCoupling(OnePassBijector):
             self._mask = tf.constant(mask, dtype=dtype)
             self._event_shape = tf.TensorShape(mask.shape)
             self.conditioner = conditioner
-            self._conditioner_keywords = _keywords(conditioner) & {"training", "seed"}
+            self._conditioner_keywords = _keywords(conditioner) & {"training", "seed", "example_offset"}
             self.additive = bool(additive)
             self.compute_dtype = tf.as_dtype(compute_dtype or dtype)
             self.scale = None if additive else tf.Variable(tf.ones([mask.shape[-1]], dtype), name="scale")
@@ -170,6 +171,8 @@ class AffineCoupling(OnePassBijector):
             kwargs["training"] = bool(training)
         if "seed" in self._conditioner_keywords and getattr(training, "seed", None) is not None:
             kwargs["seed"] = training.seed
+            if "example_offset" in self._conditioner_keywords:
+                kwargs["example_offset"] = training.example_offset
         out = tf.cast(self.conditioner(tf.cast(flat, self.compute_dtype), **kwargs), self.dtype)
         channels = self._event_shape[-1]
         k = 1 if self.additive else 2

@@ -1,5 +1,6 @@
 """Base class for bijectors that compute their output and log-det in one pass."""
 
+import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 from tensorflow_probability.python.internal import cache_util
@@ -71,9 +72,13 @@ class TrainingCall:
     call still share a single pass. `seed` (a stateless seed, two ints) makes the conditioners'
     dropout masks a function of the seed; None draws them from TF's global generator.
     Composites give member i `fold_in(i)`, so no two conditioners share a mask stream.
+    `example_offset` is the position of this call's first example in a larger batch (the
+    replica's share of the global batch): a seeded conditioner draws example b's masks from
+    (seed, example_offset + b), so a batch split across any number of replicas gets the masks
+    it would get on one device.
     """
 
-    def __init__(self, seed=None):
+    def __init__(self, seed=None, example_offset=0):
         if seed is not None:
             seed = tf.convert_to_tensor(seed)
             if not seed.dtype.is_integer or seed.shape != [2]:
@@ -81,7 +86,13 @@ class TrainingCall:
                     f"`seed` must be a stateless seed, two integers, got {seed.dtype.name} of shape {seed.shape}"
                 )
             seed = tf.cast(seed, tf.int32)  # what XLA's stateless random ops accept
+        if isinstance(example_offset, bool) or not (
+            isinstance(example_offset, (int, np.integer)) and example_offset >= 0
+            or tf.is_tensor(example_offset) and example_offset.dtype.is_integer and example_offset.shape.rank == 0
+        ):
+            raise ValueError(f"`example_offset` must be a non-negative int or an integer scalar, got {example_offset!r}")
         self.seed = seed
+        self.example_offset = example_offset
 
     def __bool__(self):
         return True
@@ -89,7 +100,7 @@ class TrainingCall:
     def fold_in(self, i):
         if self.seed is None:
             return self
-        return TrainingCall(tf.random.experimental.stateless_fold_in(self.seed, i))
+        return TrainingCall(tf.random.experimental.stateless_fold_in(self.seed, i), self.example_offset)
 
 
 def check_event_shape(x, event_shape, what):

@@ -2,6 +2,7 @@
 
 import tensorflow as tf
 
+from tfp_realnvp.networks.dropout import per_example_dropout
 from tfp_realnvp.networks.weight_norm import WeightNormConv2D, ZeroConv2D
 
 __all__ = ["ResNetConditioner"]
@@ -17,9 +18,10 @@ class ResNetConditioner(tf.Module):
     training and inference and under any distribution strategy. `dropout` > 0 drops units
     between the two convs of each block when called with `training=True` (as in Flow++,
     arXiv:1902.00275: it regularizes small datasets); inference is deterministic. With a
-    stateless `seed` (two ints) the masks are a function of it (block i uses the seed folded
-    with i), so seeded training runs repeat exactly, XLA included; without one they come from
-    TF's global generator.
+    stateless `seed` (two ints) example b's masks are a function of the seed (block i uses it
+    folded with i) and of `example_offset + b`, its position in the global batch
+    (`per_example_dropout`), so seeded training runs repeat exactly, XLA included, on any number
+    of replicas; without one they come from TF's global generator.
     """
 
     def __init__(
@@ -56,7 +58,7 @@ class ResNetConditioner(tf.Module):
             ]
             self.out_conv = ZeroConv2D(hidden_channels, num_outputs * in_channels, dtype=dtype, name="out_conv")
 
-    def __call__(self, x, training=False, seed=None):
+    def __call__(self, x, training=False, seed=None, example_offset=0):
         h = self.in_conv(x)
         for i, (conv_a, conv_b) in enumerate(self.blocks):
             inner = tf.nn.relu(conv_a(tf.nn.relu(h)))
@@ -65,6 +67,6 @@ class ResNetConditioner(tf.Module):
                     inner = tf.nn.dropout(inner, rate=self.dropout)
                 else:
                     block_seed = tf.random.experimental.stateless_fold_in(seed, i)
-                    inner = tf.nn.experimental.stateless_dropout(inner, self.dropout, block_seed)
+                    inner = per_example_dropout(inner, self.dropout, block_seed, example_offset)
             h = h + conv_b(inner)
         return self.out_conv(tf.nn.relu(h))
