@@ -6,25 +6,29 @@ python experiments/train.py --dataset=moons --steps=3000 --strategy=mirrored --n
 """
 
 import dataclasses
+import math
 import os
 import sys
 
-from absl import app, flags, logging
+from absl import flags, logging
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-
+import _cli  # noqa: E402  (beside this script)
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string(
     "dataset", "digits", "digits, mnist, cifar10, celeb_a, moons, eight_gaussians, checkerboard, rings or swiss_roll"
 )
 flags.DEFINE_string("data_dir", None, "Folder with local files (MNIST IDX gz / CIFAR-10 .bin); TFDS when absent")
-flags.DEFINE_integer("num_scales", 2, "Multi-scale levels (images)")
-flags.DEFINE_integer("num_blocks", None, "Residual blocks per conditioner (images; default: digits 1, others 2)")
+flags.DEFINE_integer("num_scales", 2, "Multi-scale levels (images)", lower_bound=1)
+flags.DEFINE_integer(
+    "num_blocks", None, "Residual blocks per conditioner (images; default: digits 1, others 2)", lower_bound=0
+)
 flags.DEFINE_integer(
     "hidden_channels",
     None,
     "Conditioner feature maps at the first scale, doubling per scale (default: digits 20, others 32)",
+    lower_bound=1,
 )
 flags.DEFINE_bool(
     "squeeze_first",
@@ -38,7 +42,7 @@ flags.DEFINE_enum(
     ["uniform", "variational"],
     "variational: learn the dequantization noise per pixel (Flow++; default: images variational, 2-D uniform)",
 )
-flags.DEFINE_integer("num_couplings", 32, "Couplings (vectors)")
+flags.DEFINE_integer("num_couplings", 32, "Couplings (vectors)", lower_bound=1)
 flags.DEFINE_list("hidden_units", ["128", "128"], "MLP conditioner widths (vectors)")
 flags.DEFINE_float("dropout", None, "Dropout inside the conditioner ResNets while training (default: images 0.2)")
 flags.DEFINE_bool(
@@ -46,11 +50,15 @@ flags.DEFINE_bool(
 )
 flags.DEFINE_float("batch_norm_momentum", 0.9, "Running-statistics momentum of the batch norm")
 flags.DEFINE_bool("additive", False, "NICE additive couplings instead of affine")
-flags.DEFINE_integer("batch_size", None, "Global batch size, split across replicas (default: images 64, 2-D 512)")
-flags.DEFINE_integer("steps", None, "Training steps (default: digits 4000, other images 1000, 2-D 3000)")
-flags.DEFINE_integer("epochs", 0, "If > 0, train this many epochs instead of --steps")
+flags.DEFINE_integer(
+    "batch_size", None, "Global batch size, split across replicas (default: images 64, 2-D 512)", lower_bound=1
+)
+flags.DEFINE_integer("steps", None, "Training steps (default: digits 4000, other images 1000, 2-D 3000)", lower_bound=1)
+flags.DEFINE_integer("epochs", 0, "If > 0, train this many epochs instead of --steps", lower_bound=0)
 flags.DEFINE_float("learning_rate", 1e-3, "Adam learning rate")
-flags.DEFINE_integer("warmup_steps", None, "Linear learning-rate warm-up steps (default: images 0, 2-D 300)")
+flags.DEFINE_integer(
+    "warmup_steps", None, "Linear learning-rate warm-up steps (default: images 0, 2-D 300)", lower_bound=0
+)
 flags.DEFINE_enum(
     "decay", None, ["none", "cosine"], "Learning-rate decay after warm-up (default: images none, 2-D cosine)"
 )
@@ -69,22 +77,27 @@ flags.DEFINE_bool(
 )
 flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker"], "tf.distribute strategy")
 flags.DEFINE_integer(
-    "num_cpu_devices", 0, "Split the CPU into N logical devices (to run --strategy=mirrored without GPUs)"
+    "num_cpu_devices",
+    0,
+    "Split the CPU into N logical devices (to run --strategy=mirrored without GPUs)",
+    lower_bound=0,
 )
-flags.DEFINE_integer("seed", 0, "Seed for weights, data order, dequantization and dropout masks")
+flags.DEFINE_integer("seed", 0, "Seed for weights, data order, dequantization and dropout masks", lower_bound=0)
 flags.DEFINE_integer(
     "eval_every",
     50,
     "Evaluate validation and test bits/dim every N steps (0: at the end); the "
     "exported weights are those with the best validation bits/dim",
+    lower_bound=0,
 )
-flags.DEFINE_integer("checkpoint_every", 500, "Checkpoint every N steps")
-flags.DEFINE_integer("log_every", 50, "Progress, TensorBoard and history every N steps")
-flags.DEFINE_integer("test_draws", 4, "Uniform dequantizations averaged for test bits/dim")
+flags.DEFINE_integer("checkpoint_every", 500, "Checkpoint every N steps", lower_bound=1)
+flags.DEFINE_integer("log_every", 50, "Progress, TensorBoard and history every N steps", lower_bound=1)
+flags.DEFINE_integer("test_draws", 4, "Uniform dequantizations averaged for test bits/dim", lower_bound=1)
 flags.DEFINE_integer(
     "validation_size",
     -1,
     "Training images held out to choose the exported checkpoint (-1: 10%, at most 5000; 0: none, export the last step)",
+    lower_bound=-1,
 )
 flags.DEFINE_float("time_budget", 0, "Stop after this many seconds of training, evaluation excluded (0: no limit)")
 flags.DEFINE_string(
@@ -92,25 +105,34 @@ flags.DEFINE_string(
 )
 flags.DEFINE_string("export_dir", None, "SavedModel destination (default saved_models/<dataset>)")
 flags.DEFINE_bool("resume", False, "Continue from the latest checkpoint in --model_dir")
-flags.DEFINE_integer("num_samples", 64, "Samples drawn for the picture")
+flags.DEFINE_integer("num_samples", 64, "Samples drawn for the picture", lower_bound=1)
 flags.DEFINE_float("temperature", 1.0, "Sampling temperature for the picture")
 
 
+flags.register_validator(
+    "hidden_units",
+    lambda units: bool(units) and all(u.isdigit() and int(u) > 0 for u in units),
+    "--hidden_units must be a comma-separated list of positive ints, e.g. 128,128",
+)
+for _name in ("temperature", "time_budget", "learning_rate", "clip_norm"):
+    flags.register_validator(
+        _name, lambda v: v is None or math.isfinite(v) and v >= 0, f"--{_name} must be a finite number >= 0"
+    )
+
+
 def main(argv):
-    del argv
+    if len(argv) > 1:
+        _cli.fail(f"unexpected arguments {argv[1:]}; every option is a --flag")
     logging.set_verbosity(logging.WARNING)  # TF's INFO chatter (SavedModel renames) buries the progress bar
     if FLAGS.num_cpu_devices:
         from tfp_realnvp.training import split_cpu
 
         split_cpu(FLAGS.num_cpu_devices)
     from tfp_realnvp.experiment import ExperimentConfig, run_experiment
-    from tfp_realnvp.training import NonFiniteLossError, make_strategy
+    from tfp_realnvp.training import make_strategy
 
-    try:
-        config = _config_from_flags(ExperimentConfig)
-        metrics = run_experiment(config, strategy=make_strategy(FLAGS.strategy))
-    except (ValueError, FileNotFoundError, FileExistsError, NonFiniteLossError) as err:
-        sys.exit(f"error: {err}")
+    config = _config_from_flags(ExperimentConfig)
+    metrics = run_experiment(config, strategy=make_strategy(FLAGS.strategy))
     unit = "bits/dim" + (f" ({metrics['pixel_levels']}-level pixels)" if "pixel_levels" in metrics else "")
     print(
         f"test {unit}: {metrics['test_bits_per_dim']:.4f} (step {metrics['chosen_step']}"
@@ -142,4 +164,4 @@ def _config_from_flags(config_class):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    _cli.run(main)

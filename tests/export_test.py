@@ -228,9 +228,11 @@ def test_bad_latents_and_sample_args(loaded_image):
         sig["sample"](num_samples=tf.constant(-1), temperature=tf.constant(1.0))
     with pytest.raises(tf.errors.InvalidArgumentError, match=r"Shape of tensor num_samples \[2\]"):
         sig["sample"](num_samples=tf.constant([2, 3]), temperature=tf.constant(1.0))
-    for bad in (0.0, -1.0, np.inf, np.nan):
-        with pytest.raises(tf.errors.InvalidArgumentError, match="temperature must be > 0"):
+    for bad in (-1.0, np.inf, np.nan):
+        with pytest.raises(tf.errors.InvalidArgumentError, match="temperature must be >= 0"):
             loaded_image.sample(tf.constant(2), tf.constant(bad, tf.float32))
+    at_zero = loaded_image.sample(tf.constant(2), tf.constant(0.0))["samples"].numpy()  # T = 0: both are decode(0)
+    np.testing.assert_array_equal(at_zero[0], at_zero[1])
     assert sig["sample"](num_samples=tf.constant(0), temperature=tf.constant(1.0))["samples"].shape == (0, *IMAGE_EVENT)
 
 

@@ -3,10 +3,10 @@
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
-import re
 import textwrap
 import time
 

@@ -104,16 +104,20 @@ class ExperimentConfig:
     temperature: float = 1.0
 
     def __post_init__(self):
-        self.hidden_units = tuple(self.hidden_units)
         known = data_lib.IMAGE_DATASETS + data_lib.TOY_DATASETS
         if self.dataset not in known:
             raise ValueError(f"unknown dataset {self.dataset!r}; choose from {', '.join(known)}")
-        if self.test_draws < 1 or self.num_samples < 1 or self.temperature <= 0:
-            raise ValueError("`test_draws` and `num_samples` must be >= 1 and `temperature` > 0")
+        if isinstance(self.hidden_units, (str, bytes)) or not hasattr(self.hidden_units, "__iter__"):
+            raise ValueError(f"`hidden_units` must be a sequence of positive ints, got {self.hidden_units!r}")
+        self.hidden_units = tuple(self.hidden_units)
         recipe = {**RECIPES["image" if self.is_image else "vector"], **RECIPES.get(self.dataset, {})}
         for key, value in recipe.items():
             if getattr(self, key) is None:
                 setattr(self, key, value)
+        for name, rule in _FIELD_RULES.items():
+            _check_field(name, getattr(self, name), rule)
+        if not self.hidden_units or not all(_is_int(h) and h >= 1 for h in self.hidden_units):
+            raise ValueError(f"`hidden_units` must be a non-empty sequence of positive ints, got {self.hidden_units!r}")
 
     @property
     def is_image(self):
@@ -121,6 +125,52 @@ class ExperimentConfig:
 
     def to_json(self):
         return dataclasses.asdict(self)
+
+
+def _is_int(value):
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def _is_number(value):
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+
+
+_POSITIVE = ("a positive int", lambda v: _is_int(v) and v >= 1)
+_NON_NEGATIVE = ("an int >= 0", lambda v: _is_int(v) and v >= 0)
+_BOOL = ("True or False", lambda v: isinstance(v, (bool, np.bool_)))
+_FRACTION = ("a number in [0, 1)", lambda v: _is_number(v) and 0 <= v < 1)
+_PATH_OR_NONE = ("a path or None", lambda v: v is None or isinstance(v, str) and v.strip() != "")
+# Field -> (what it must be, test). The image-only fields stay None for vector data (no recipe sets them).
+_FIELD_RULES = {
+    **dict.fromkeys(
+        ("num_scales", "num_couplings", "batch_size", "steps", "checkpoint_every", "log_every", "test_draws"), _POSITIVE
+    ),
+    "num_samples": _POSITIVE,
+    **dict.fromkeys(("epochs", "warmup_steps", "seed", "eval_every"), _NON_NEGATIVE),
+    "hidden_channels": ("a positive int or None", lambda v: v is None or _is_int(v) and v >= 1),
+    "num_blocks": ("an int >= 0 or None", lambda v: v is None or _is_int(v) and v >= 0),
+    "validation_size": ("an int >= -1 (-1: automatic)", lambda v: _is_int(v) and v >= -1),
+    **dict.fromkeys(("squeeze_first", "batch_norm", "additive", "mixed_precision", "jit_compile", "resume"), _BOOL),
+    **dict.fromkeys(("dropout", "batch_norm_momentum", "ema_decay"), _FRACTION),
+    "learning_rate": ("a finite number > 0", lambda v: _is_number(v) and 0 < v < math.inf),
+    "l2": ("a finite number >= 0", lambda v: _is_number(v) and 0 <= v < math.inf),
+    "temperature": ("a finite number >= 0", lambda v: _is_number(v) and 0 <= v < math.inf),
+    "clip_norm": ("a finite number > 0 or None", lambda v: v is None or _is_number(v) and 0 < v < math.inf),
+    "time_budget": (
+        "a finite number of seconds > 0 or None",
+        lambda v: v is None or _is_number(v) and 0 < v < math.inf,
+    ),
+    "dequantization": ("'uniform' or 'variational'", lambda v: v in ("uniform", "variational")),
+    "decay": ("'none' or 'cosine'", lambda v: v in ("none", "cosine")),
+    "model_dir": ("a non-empty path", lambda v: isinstance(v, str) and v.strip() != ""),
+    **dict.fromkeys(("data_dir", "export_dir"), _PATH_OR_NONE),
+}
+
+
+def _check_field(name, value, rule):
+    what, test = rule
+    if not test(value):
+        raise ValueError(f"`{name}` must be {what}, got {value!r}")
 
 
 @dataclasses.dataclass
@@ -181,12 +231,35 @@ def _saved_run(model_dir: str) -> dict | None:
     path = os.path.join(model_dir, "config.json")
     if not os.path.exists(path):
         return None
-    with open(path) as f:
-        saved = json.load(f)
-    # Fields added since the run was saved take their defaults, except where a recipe's default is
-    # newer than the field: runs saved before learned dequantization existed used uniform noise.
-    saved["config"].setdefault("dequantization", "uniform")
+    try:
+        with open(path) as f:
+            saved = json.load(f)
+        config = saved["config"]
+        # Fields added since the run was saved take their defaults, except where a recipe's default is
+        # newer than the field: runs saved before learned dequantization existed used uniform noise.
+        config.setdefault("dequantization", "uniform")
+        saved["config"] = ExperimentConfig(**config)
+    except (ValueError, TypeError, KeyError, AttributeError) as err:  # json.JSONDecodeError is a ValueError
+        raise ValueError(f"{path} is not a readable run config ({type(err).__name__}: {err})") from err
     return saved
+
+
+def _check_readable(path):
+    """Read every tensor of the checkpoint at `path` (a resume checks this before writing anything)."""
+    try:
+        reader = tf.train.load_checkpoint(path)
+        for name in reader.get_variable_to_shape_map():
+            reader.get_tensor(name)
+    except (tf.errors.OpError, IndexError, ValueError) as err:
+        raise ValueError(f"checkpoint {path!r} cannot be read (truncated or corrupt?): {err}") from err
+
+
+def _restore(checkpoint, path, what):
+    """`checkpoint.restore(path)`, with a truncated or corrupt file reported as such."""
+    try:
+        return checkpoint.restore(path)
+    except (tf.errors.OpError, IndexError, ValueError) as err:
+        raise ValueError(f"{what} checkpoint {path!r} cannot be read (truncated or corrupt?): {err}") from err
 
 
 def restore_flow(model_dir: str, which: str = "best") -> tuple[RealNVP, ExperimentConfig]:
@@ -198,13 +271,13 @@ def restore_flow(model_dir: str, which: str = "best") -> tuple[RealNVP, Experime
     saved = _saved_run(model_dir)
     if saved is None:
         raise FileNotFoundError(f"no config.json in {model_dir!r}: not a training run directory")
-    config = ExperimentConfig(**saved["config"])
+    config = saved["config"]
     flow = build_flow(config, tuple(saved["event_shape"]), saved["levels"])
     best = tf.train.latest_checkpoint(os.path.join(model_dir, "best")) if which == "best" else None
     latest = best or tf.train.latest_checkpoint(os.path.join(model_dir, "checkpoints"))
     if latest is None:
         raise FileNotFoundError(f"no checkpoint in {os.path.join(model_dir, 'checkpoints')!r}")
-    tf.train.Checkpoint(flow=flow).restore(latest).expect_partial()
+    _restore(tf.train.Checkpoint(flow=flow), latest, "the run's").expect_partial()
     return flow, config
 
 
@@ -227,14 +300,18 @@ def _check_resumable(config: ExperimentConfig):
     ignores the vector flows' `num_couplings`)."""
     run = _saved_run(config.model_dir)
     if run is None:
-        return  # nothing saved yet: the Trainer reports a resume without checkpoints
-    saved = ExperimentConfig(**run["config"])
+        raise FileNotFoundError(f"`resume`: {config.model_dir!r} holds no run (config.json) to resume")
+    saved = run["config"]
     fields = _MODEL_FIELDS + (_IMAGE_FIELDS if saved.is_image else _VECTOR_FIELDS) + _SCHEDULE_FIELDS
     changed = [k for k in fields if getattr(saved, k) != getattr(config, k)]
     if changed:
         was = ", ".join(f"{k}={getattr(saved, k)!r} (now {getattr(config, k)!r})" for k in changed)
         flags = " ".join(f"--{k}={_flag_value(getattr(saved, k))}" for k in changed)
         raise ValueError(f"cannot resume {config.model_dir!r}: it was made with {was}; pass {flags} to continue it")
+    latest = tf.train.latest_checkpoint(os.path.join(config.model_dir, "checkpoints"))
+    if latest is None:
+        raise FileNotFoundError(f"`resume`: {config.model_dir!r} holds no checkpoint to resume from")
+    _check_readable(latest)
 
 
 def _eval_points(points, levels, draws):
@@ -250,20 +327,39 @@ def _train_dataset(config, d: Data):
     return data_lib.image_dataset(d.train, d.levels, config.batch_size, training=True, seed=config.seed, flip=flip)
 
 
+def _check_fresh(config: ExperimentConfig):
+    """Refuse (before anything is written) to start a new run over an existing one's checkpoints."""
+    if tf.train.latest_checkpoint(os.path.join(config.model_dir, "checkpoints")):
+        raise FileExistsError(
+            f"`model_dir` {config.model_dir!r} already holds a run's checkpoints; pass `resume` to continue "
+            "it or choose a new `model_dir` (nothing was changed)"
+        )
+
+
+def _export_dir(config: ExperimentConfig) -> str:
+    """The export destination, refused up front (not after training) when it holds something else."""
+    from tfp_realnvp.export import check_export_dir
+
+    export_dir = config.export_dir or os.path.join("saved_models", config.dataset)
+    check_export_dir(export_dir)
+    return export_dir
+
+
 def run_experiment(config: ExperimentConfig, strategy=None, data: Data | None = None, verbose=True) -> dict:
-    """Train, evaluate, export and draw; returns the metrics (also in `model_dir/metrics.json`)."""
+    """Train, evaluate, export and draw; returns the metrics (also in `model_dir/metrics.json`).
+    Everything is checked (the config, the data, the flow, an existing run in `model_dir`, the
+    export destination) before the first file is written."""
     from tfp_realnvp import plots
     from tfp_realnvp.export import export_saved_model
 
-    if config.resume:
-        _check_resumable(config)
+    _check_resumable(config) if config.resume else _check_fresh(config)
+    export_dir = _export_dir(config)
     d = data or load_data(config)
     steps = config.epochs * (len(d.train) // config.batch_size) if config.epochs else config.steps
-    os.makedirs(config.model_dir, exist_ok=True)
-    write_json_atomic(
-        os.path.join(config.model_dir, "config.json"),
-        {"config": config.to_json(), "event_shape": list(d.event_shape), "levels": d.levels},
-    )
+    if steps < 1:
+        raise ValueError(
+            f"`epochs`={config.epochs} of {len(d.train)} examples at `batch_size`={config.batch_size} is no full batch"
+        )
     train_config = TrainConfig(
         steps=steps,
         batch_size=config.batch_size,
@@ -280,6 +376,11 @@ def run_experiment(config: ExperimentConfig, strategy=None, data: Data | None = 
         seed=config.seed,
     )
     trainer = Trainer(lambda: build_flow(config, d.event_shape, d.levels), train_config, config.model_dir, strategy)
+    os.makedirs(config.model_dir, exist_ok=True)
+    write_json_atomic(
+        os.path.join(config.model_dir, "config.json"),
+        {"config": config.to_json(), "event_shape": list(d.event_shape), "levels": d.levels},
+    )
     eval_points = _eval_points(d.test, d.levels, config.test_draws)
     val_points = None if d.validation is None else _eval_points(d.validation, d.levels, 2)
 
@@ -317,7 +418,6 @@ def run_experiment(config: ExperimentConfig, strategy=None, data: Data | None = 
         metrics["test_nll_nats"] = metrics["test_bits_per_dim"] * flow.num_dims * math.log(2.0)
     else:
         metrics["pixel_levels"] = d.levels
-    export_dir = config.export_dir or os.path.join("saved_models", config.dataset)
     metrics["export_dir"] = export_saved_model(flow, export_dir)
     metrics["pictures"] = _pictures(config, d, flow, history, plots)
     write_json_atomic(os.path.join(config.model_dir, "metrics.json"), metrics)

@@ -20,7 +20,7 @@ Inside the signatures, invalid inputs raise `tf.errors.InvalidArgumentError` wit
 "Shape of tensor images [2,8,8,3] is not compatible with expected shape [?,8,8,1]" (same for
 `latents`, `num_samples`, `temperature`), "images contain NaN or Inf", for image
 flows "pixels must be in [0, K)" (K = pixel levels), "latents contain NaN or Inf",
-"num_samples must be >= 0", "temperature must be > 0" (and finite). The shape check matters:
+"num_samples must be >= 0", "temperature must be >= 0" (and finite; T = 0 draws the mode's path, z = 0). The shape check matters:
 a signature call does not check shapes against its `TensorSpec`; without it a wrong shape
 fails deep inside the flow ("Incompatible shapes: [2,16,16,1] vs. [8,8,1]" at a coupling's
 mask) or, for a vector flow fed [N, 1] instead of [N, 2], broadcasts and returns numbers.
@@ -57,7 +57,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-__all__ = ["METADATA_FILENAME", "export_saved_model", "load_exported"]
+__all__ = ["METADATA_FILENAME", "check_export_dir", "export_saved_model", "load_exported"]
 
 METADATA_FILENAME = "tfp_realnvp.json"
 _FORMAT_VERSION = 1
@@ -98,8 +98,8 @@ def _check_sample_args(num_samples: tf.Tensor, temperature: tf.Tensor) -> tuple[
     temperature = tf.ensure_shape(temperature, [], name="temperature")
     checks = [
         tf.debugging.assert_non_negative(num_samples, message="num_samples must be >= 0"),
-        tf.debugging.assert_positive(temperature, message="temperature must be > 0"),
-        tf.debugging.Assert(tf.math.is_finite(temperature), ["temperature must be > 0 and finite, got", temperature]),
+        tf.debugging.assert_non_negative(temperature, message="temperature must be >= 0"),
+        tf.debugging.Assert(tf.math.is_finite(temperature), ["temperature must be >= 0 and finite, got", temperature]),
     ]
     with tf.control_dependencies(checks):
         return tf.identity(num_samples), tf.identity(temperature)
@@ -215,6 +215,28 @@ def _remove(path: str) -> None:
 
 
 # ---------------------------------------------------------------------------- public API
+def check_export_dir(export_dir: str | os.PathLike, *, overwrite: bool = True) -> str:
+    """The absolute path of `export_dir` if `export_saved_model` may write there (see its Raises);
+    lets a caller refuse a destination before spending time on training."""
+    if not isinstance(export_dir, (str, os.PathLike)) or not os.fspath(export_dir):
+        raise ValueError(f"`export_dir` must be a non-empty path, got {export_dir!r}")
+    export_dir = os.path.abspath(os.fspath(export_dir))
+    if not os.path.split(export_dir)[1]:
+        raise ValueError(f"`export_dir` must name a directory below a parent, got {export_dir!r}")
+    if os.path.lexists(export_dir):
+        if not os.path.isdir(export_dir):
+            raise FileExistsError(f"`export_dir` {export_dir!r} exists and is not a directory")
+        if os.listdir(export_dir) and not overwrite:
+            raise FileExistsError(
+                f"`export_dir` {export_dir!r} exists and is not empty; pass overwrite=True to replace it"
+            )
+        if not _looks_like_export(export_dir):
+            raise FileExistsError(
+                f"`export_dir` {export_dir!r} is not empty and holds no SavedModel; refusing to replace it"
+            )
+    return export_dir
+
+
 def export_saved_model(flow: Any, export_dir: str | os.PathLike, *, overwrite: bool = True) -> str:
     """Write `flow` as a SavedModel with `log_prob`, `bits_per_dim`, `sample`, `encode` and `decode` signatures.
 
@@ -237,21 +259,8 @@ def export_saved_model(flow: Any, export_dir: str | os.PathLike, *, overwrite: b
       Anything `tf.saved_model.save` raises; the previous export is then left intact.
     """
     event_shape, pixel_levels, num_dims, dtype = _flow_metadata(flow)
-    export_dir = os.path.abspath(os.fspath(export_dir))
+    export_dir = check_export_dir(export_dir, overwrite=overwrite)
     parent, base = os.path.split(export_dir)
-    if not base:
-        raise ValueError(f"`export_dir` must name a directory below a parent, got {export_dir!r}")
-    if os.path.lexists(export_dir):
-        if not os.path.isdir(export_dir):
-            raise FileExistsError(f"`export_dir` {export_dir!r} exists and is not a directory")
-        if os.listdir(export_dir) and not overwrite:
-            raise FileExistsError(
-                f"`export_dir` {export_dir!r} exists and is not empty; pass overwrite=True to replace it"
-            )
-        if not _looks_like_export(export_dir):
-            raise FileExistsError(
-                f"`export_dir` {export_dir!r} is not empty and holds no SavedModel; refusing to replace it"
-            )
     os.makedirs(parent, exist_ok=True)
 
     token = uuid.uuid4().hex[:12]

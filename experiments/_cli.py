@@ -1,0 +1,101 @@
+"""What the experiment scripts share: quiet TensorFlow start-up and one-line errors.
+
+`run(main)` replaces `absl.app.run(main)`:
+
+* TensorFlow's start-up notices (oneDNN, CUDA probing, CPU features, "failed call to cuInit"
+  on machines without a GPU) are kept off the terminal unless `--verbose` is passed or
+  `TF_CPP_MIN_LOG_LEVEL` is 0 or 1 in the environment (both show everything, as TensorFlow
+  does; at 2 TensorFlow's own errors show, and the notices it prints before its log starts don't).
+* Bad flags and every error the run raises end the script with one line on stderr,
+  `error: <what was wrong>`, and exit status 2; `--verbose` adds the traceback. Files that
+  existed before are left as they were: the scripts check everything before writing.
+"""
+
+import os
+import re
+import sys
+import tempfile
+import traceback
+
+from absl import app, flags
+
+flags.DEFINE_bool("verbose", False, "Show TensorFlow's start-up log and the traceback of an error")
+
+# Lines TensorFlow's C++ side writes while it loads and probes devices: absl log lines
+# ("I0000 00:00:... port.cc:153] oneDNN custom operations are on", "E0000 ... failed call to cuInit")
+# and the two bare lines that go with them.
+_NOISE = re.compile(
+    r"^([IWE]\d{4} \d\d:\d\d:[\d.]+ +\d+ [\w.]+:\d+\]"
+    r"|WARNING: All log messages before absl::InitializeLog\(\) is called"
+    r"|To enable the following instructions:)"
+)
+
+
+def _verbose_requested(argv):
+    return any(a in ("--verbose", "--verbose=true", "--verbose=True", "--verbose=1") for a in argv)
+
+
+def quiet_tensorflow(argv):
+    """Import TensorFlow with its start-up notices filtered out of stderr (unless asked for)."""
+    if _verbose_requested(argv) or os.environ.get("TF_CPP_MIN_LOG_LEVEL") in ("0", "1"):
+        import tensorflow  # noqa: F401
+
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # 3 also hides the cuInit error of GPU-less machines
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            import tensorflow  # noqa: F401
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            for line in captured.read().decode(errors="replace").splitlines():
+                if line.strip() and not _NOISE.match(line):
+                    print(line, file=sys.stderr)
+
+
+def error_line(err: BaseException) -> str:
+    """One line naming what went wrong (the type too, where the message alone would not say)."""
+    if isinstance(err, flags.Error):
+        return str(err).splitlines()[0]
+    if isinstance(err, OSError) and err.filename:
+        return f"cannot use {err.filename!r}: {err.strerror or err}"
+    message = " ".join(str(err).split()) or type(err).__name__
+    if isinstance(err, (ValueError, TypeError, FileNotFoundError, FileExistsError)):
+        return message
+    return f"{type(err).__name__}: {message}"
+
+
+def fail(message: str):
+    """End the script with `error: message` (one line) and exit status 2."""
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+def _parse_flags(argv):
+    try:
+        return flags.FLAGS(argv)
+    except flags.Error as err:
+        fail(error_line(err))
+
+
+def run(main, argv=None):
+    """`app.run(main)` with quiet start-up and one-line errors (see the module docstring)."""
+    argv = sys.argv if argv is None else argv
+    quiet_tensorflow(argv)
+
+    def guarded(args):
+        try:
+            main(args)
+        except SystemExit:
+            raise
+        except KeyboardInterrupt:
+            fail("interrupted; checkpoints written so far are intact")
+        except Exception as err:  # noqa: BLE001 - every error becomes one line
+            if flags.FLAGS.is_parsed() and flags.FLAGS.verbose:
+                traceback.print_exc()
+            fail(error_line(err))
+
+    app.run(guarded, argv=argv, flags_parser=_parse_flags)
