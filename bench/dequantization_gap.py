@@ -35,12 +35,12 @@ def main():
         p.error(f"{args.model_dir} holds a vector flow; the gap is about pixels")
     images = experiment.load_data(config).test
     pixels = tf.constant(images, flow.dtype)
-    log_probs = np.stack(
-        [
-            flow.compiled_log_prob(pixels + tf.random.stateless_uniform(pixels.shape, [args.seed, i], dtype=flow.dtype))
-            for i in range(args.draws)
-        ]
-    ).astype(np.float64)  # [draws, N]
+    top = np.nextafter(np.array(flow.pixel_levels, flow.dtype.as_numpy_dtype), 0)  # k + U can round up to k + 1
+
+    def dequantized(i):
+        return tf.minimum(pixels + tf.random.stateless_uniform(pixels.shape, [args.seed, i], dtype=flow.dtype), top)
+
+    log_probs = np.stack([flow.compiled_log_prob(dequantized(i)) for i in range(args.draws)]).astype(np.float64)
     per_dim = flow.num_dims * math.log(2.0)
     rows = {}
     k = 1

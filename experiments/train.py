@@ -120,10 +120,29 @@ for _name in ("temperature", "time_budget", "learning_rate", "clip_norm"):
     )
 
 
+flags.DEFINE_integer(
+    "intra_op_threads",
+    0,
+    "Threads per op (0: TensorFlow's default, one per core). A run repeats bit for bit with the same "
+    "--seed, thread count, CPU model and TensorFlow build; another thread count sums in another order",
+    lower_bound=0,
+)
+flags.DEFINE_bool(
+    "deterministic", True, "tf.config.experimental.enable_op_determinism (GPU kernels without it can vary)"
+)
+
+
 def main(argv):
     if len(argv) > 1:
         _cli.fail(f"unexpected arguments {argv[1:]}; every option is a --flag")
     logging.set_verbosity(logging.WARNING)  # TF's INFO chatter (SavedModel renames) buries the progress bar
+    import tensorflow as tf
+
+    if FLAGS.intra_op_threads:
+        tf.config.threading.set_intra_op_parallelism_threads(FLAGS.intra_op_threads)
+    if FLAGS.deterministic:
+        tf.config.experimental.enable_op_determinism()
+        tf.random.set_seed(FLAGS.seed)  # what determinism asks of the few ops that draw from the global seed
     if FLAGS.num_cpu_devices:
         from tfp_realnvp.training import split_cpu
 

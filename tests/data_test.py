@@ -423,3 +423,22 @@ def test_dequantize_draws_match_peer_digits_test_set():
     x, _ = peers.test_set(transform="none")  # (pixel + u) / 17 with the peers' noise seed.
     draws = data.dequantize_draws(data.load_digits().test, 17, peers.TEST_DRAWS, peers.TEST_NOISE_SEED)
     np.testing.assert_allclose(draws[..., 0] / 17, x, atol=1e-6)
+
+
+def test_batch_order_is_a_function_of_the_seed_alone_not_of_the_global_seed():
+    """`Dataset.shuffle(seed=)` mixes in `tf.random.set_seed`: a test or user that seeded TF globally got
+    another batch order (and so another trained model) than a fresh process. Each epoch is a permutation."""
+    images = data.load_digits().train[:40]
+
+    def batches():
+        ds = data.image_dataset(images, 17, 8, training=True, seed=3)
+        return np.stack([b.numpy() for b in ds.take(10)])  # two epochs of 5 batches
+
+    fresh = batches()
+    tf.random.set_seed(1234)
+    np.testing.assert_array_equal(batches(), fresh)
+    assert not np.array_equal(fresh[:5], fresh[5:])  # reshuffled every epoch
+    pixels = np.floor(fresh).astype(np.uint8).reshape(2, 40, -1)  # the noise stays inside each pixel's cell
+    expected = sorted(images.reshape(40, -1).tobytes()[i * 64 : (i + 1) * 64] for i in range(40))
+    for epoch in pixels:
+        assert sorted(row.tobytes() for row in epoch) == expected  # every image once per epoch

@@ -145,7 +145,7 @@ CLI_CASES = [
         "evaluate.py",
         "pixel_levels_mismatch",
         ["--model_dir={run}", "--dataset=mnist", "--data_dir=" + os.path.join(ROOT, "..", "shared", "data", "mnist")],
-        ["levels"],
+        ["17-level", "256-level"],
     ),
     ("evaluate.py", "batch_size_0", ["--model_dir={run}", "--batch_size=0"], ["batch_size"]),
     ("evaluate.py", "batch_size_negative", ["--model_dir={run}", "--batch_size=-5"], ["batch_size"]),
@@ -224,7 +224,7 @@ def test_cli_error_is_one_line_without_start_up_noise_in_a_real_process(tmp_path
     """As a user sees it: no TensorFlow notices, one line, exit status 2 (and --verbose brings the log back)."""
     proc = _script("train.py", "--batch_size=0")
     assert proc.returncode == 2 and proc.stdout == ""
-    assert proc.stderr.splitlines() == ["error: flag --batch_size=0: 0 is not a bounded integer in the range [1, inf)"]
+    assert proc.stderr.splitlines() == ["error: flag --batch_size=0: 0 is not a positive integer"]
     proc = _script("train.py", f"--model_dir={tmp_path}/r", "--num_scales=4", "--verbose")
     assert proc.returncode == 2 and "Traceback" in proc.stderr and "num_scales" in proc.stderr.splitlines()[-1]
 
@@ -381,3 +381,17 @@ def test_corrupt_data_files_are_named(tmp_path):
     cifar = tmp_path / "data_batch_1.bin"
     cifar.write_bytes(b"\x00" * 100)
     check(Case("read_cifar_truncated", lambda: data.read_cifar10_bin(cifar), (cifar.name,)))
+
+
+def test_trainer_resume_from_a_truncated_checkpoint_names_it(places):
+    from tfp_realnvp.experiment import _saved_run, build_flow
+    from tfp_realnvp.training import TrainConfig, Trainer
+
+    config = _saved_run(str(places["truncated"]))["config"]
+    trainer = Trainer(
+        lambda: build_flow(config, (8, 8, 1), 17), TrainConfig(steps=4, batch_size=16), str(places["truncated"])
+    )
+    batches = data.image_dataset(data.load_digits().train[:64], 17, 16, training=True, seed=0)
+    before = sorted(os.listdir(places["truncated"] / "checkpoints"))
+    check(Case("trainer_resume_truncated", lambda: trainer.fit(batches, resume=True, verbose=False), ("checkpoint",)))
+    assert sorted(os.listdir(places["truncated"] / "checkpoints")) == before

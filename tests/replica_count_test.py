@@ -59,7 +59,8 @@ def test_one_two_and_four_replicas_train_the_same_model_with_dropout(tmp_path, m
     log_prob, weights = runs[1]
     assert np.all(np.isfinite(log_prob)) and np.ptp(log_prob) > 0
     for replicas in (2, 4):
-        # Float32 sums in another order (gradients, batch-norm moments) differ in the last bits only;
-        # masks drawn per replica instead of per example moved log_prob by ~4e-3 (relative).
+        # Float32 sums in another order (gradients, batch-norm moments) differ in the last bits only
+        # (Adam's normalized steps carry that to ~3e-5 on weights whose gradient is near 0); masks
+        # drawn per replica instead of per example moved log_prob by ~5e-3 (relative).
         np.testing.assert_allclose(runs[replicas][0], log_prob, rtol=2e-5, err_msg=f"{replicas} replicas")
-        np.testing.assert_allclose(runs[replicas][1], weights, rtol=1e-4, atol=1e-5, err_msg=f"{replicas} replicas")
+        np.testing.assert_allclose(runs[replicas][1], weights, rtol=1e-4, atol=1e-4, err_msg=f"{replicas} replicas")

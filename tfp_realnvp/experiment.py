@@ -203,12 +203,13 @@ def load_data(config: ExperimentConfig) -> Data:
 
 
 def build_flow(config: ExperimentConfig, event_shape, levels) -> RealNVP:
+    # The image-only sizes stay None for vector data (no recipe sets them): RealNVP's defaults.
+    sizes = {k: getattr(config, k) for k in ("num_blocks", "hidden_channels") if getattr(config, k) is not None}
     return RealNVP(
         event_shape=event_shape,
         pixel_levels=levels,
         num_scales=config.num_scales,
-        num_blocks=config.num_blocks,
-        hidden_channels=config.hidden_channels,
+        **sizes,
         squeeze_first=config.squeeze_first,
         dequantization=config.dequantization,
         num_couplings=config.num_couplings,

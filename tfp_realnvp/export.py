@@ -20,7 +20,8 @@ Inside the signatures, invalid inputs raise `tf.errors.InvalidArgumentError` wit
 "Shape of tensor images [2,8,8,3] is not compatible with expected shape [?,8,8,1]" (same for
 `latents`, `num_samples`, `temperature`), "images contain NaN or Inf", for image
 flows "pixels must be in [0, K)" (K = pixel levels), "latents contain NaN or Inf",
-"num_samples must be >= 0", "temperature must be >= 0" (and finite; T = 0 draws the mode's path, z = 0). The shape check matters:
+"num_samples must be >= 0", "temperature must be >= 0" (and finite; T = 0 decodes z = 0).
+The shape check matters:
 a signature call does not check shapes against its `TensorSpec`; without it a wrong shape
 fails deep inside the flow ("Incompatible shapes: [2,16,16,1] vs. [8,8,1]" at a coupling's
 mask) or, for a vector flow fed [N, 1] instead of [N, 2], broadcasts and returns numbers.

@@ -1,5 +1,6 @@
 """Training loop for Real NVP flows under any `tf.distribute` strategy, with exact resume."""
 
+import collections.abc
 import contextlib
 import dataclasses
 import json
@@ -12,6 +13,7 @@ import tensorflow as tf
 import tf_keras
 from absl import logging
 
+from tfp_realnvp._validation import check_bool, check_int, check_number, check_positive_int, check_seed
 from tfp_realnvp.bijectors import MovingAverageBatchNorm, TrainingCall
 from tfp_realnvp.optim import FusedAdam
 
@@ -51,19 +53,18 @@ class TrainConfig:
 
     def __post_init__(self):
         for name in ("steps", "batch_size", "log_every", "checkpoint_every", "keep_checkpoints"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"`{name}` must be a positive int, got {value!r}")
-        if not (isinstance(self.learning_rate, (int, float)) and self.learning_rate > 0):
-            raise ValueError(f"`learning_rate` must be positive, got {self.learning_rate!r}")
-        if self.l2 < 0 or self.warmup_steps < 0 or self.eval_every < 0:
-            raise ValueError("`l2`, `warmup_steps` and `eval_every` must be >= 0")
-        if not 0.0 <= self.ema_decay < 1.0:
-            raise ValueError(f"`ema_decay` must be in [0, 1), got {self.ema_decay!r}")
-        if self.decay not in ("none", "cosine"):
+            setattr(self, name, check_positive_int(getattr(self, name), f"`{name}`"))
+        for name in ("warmup_steps", "eval_every"):
+            setattr(self, name, check_int(getattr(self, name), f"`{name}`", minimum=0))
+        self.learning_rate = check_number(self.learning_rate, "`learning_rate`", 0.0, low_open=True)
+        self.l2 = check_number(self.l2, "`l2`", 0.0)
+        self.ema_decay = check_number(self.ema_decay, "`ema_decay`", 0.0, 1.0, high_open=True)
+        if not isinstance(self.decay, str) or self.decay not in ("none", "cosine"):
             raise ValueError(f"`decay` must be 'none' or 'cosine', got {self.decay!r}")
-        if self.clip_norm is not None and self.clip_norm <= 0:
-            raise ValueError(f"`clip_norm` must be positive or None, got {self.clip_norm!r}")
+        if self.clip_norm is not None:
+            self.clip_norm = check_number(self.clip_norm, "`clip_norm`", 0.0, low_open=True)
+        self.jit_compile = check_bool(self.jit_compile, "`jit_compile`")
+        self.seed = check_seed(self.seed, "`seed`")
 
 
 def split_cpu(num_devices: int) -> None:
@@ -135,6 +136,17 @@ class Trainer:
     """
 
     def __init__(self, flow_fn, config: TrainConfig, model_dir: str | None = None, strategy=None):
+        if not isinstance(config, TrainConfig):
+            raise TypeError(f"`config` must be a TrainConfig, got {type(config).__name__} {config!r:.100}")
+        if not callable(flow_fn):
+            raise TypeError(f"`flow_fn` must be a function that builds the flow (e.g. a lambda), got {flow_fn!r}")
+        if strategy is not None and not isinstance(strategy, tf.distribute.Strategy):
+            raise TypeError(
+                f"`strategy` must be a tf.distribute.Strategy or None, got {strategy!r} "
+                "(make_strategy('mirrored') builds one from a name)"
+            )
+        if model_dir is not None and not isinstance(model_dir, (str, os.PathLike)):
+            raise TypeError(f"`model_dir` must be a path (str) or None, got {model_dir!r}")
         self.config = config
         self.strategy = strategy or tf.distribute.get_strategy()
         replicas = self.strategy.num_replicas_in_sync
@@ -145,7 +157,7 @@ class Trainer:
             )
         self.model_dir = model_dir
         with self.strategy.scope():
-            self.flow = flow_fn()
+            self.flow = _checked_flow(flow_fn())
             self.schedule = _Schedule(config.learning_rate, config.warmup_steps, config.steps, config.decay)
             self.optimizer = FusedAdam(self.flow.trainable_variables, self.schedule, clip_norm=config.clip_norm)
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
@@ -264,8 +276,22 @@ class Trainer:
         With `config.ema_decay` the evaluations (and so the selection) see the moving average of
         the weights, and training ends with the flow holding the selected or else the averaged
         weights; checkpoints keep the raw weights and the averages, so resuming is exact.
-        Returns the history dict (`history["best"]` holds the selected step and its metrics)."""
-        steps = self.config.steps if steps is None else steps
+        Returns the history dict (`history["best"]` holds the selected step and its metrics).
+
+        The arguments are checked before anything runs: `train_dataset` must be a `tf.data.Dataset`
+        of single float tensors [config.batch_size, *flow.event_shape] (map (x, label) pairs to x)
+        that repeats; one that runs out stops `fit` with a ValueError saying after how many steps."""
+        steps = self.config.steps if steps is None else check_positive_int(steps, "`steps`")
+        resume, verbose = check_bool(resume, "`resume`"), check_bool(verbose, "`verbose`")
+        for what, fn in (("eval_fn", eval_fn), ("callback", callback)):
+            if fn is not None and not callable(fn):
+                raise TypeError(f"`{what}` must be callable or None, got {fn!r}")
+        if select_on is not None and (not isinstance(select_on, str) or eval_fn is None):
+            raise ValueError(f"`select_on` must name a key of `eval_fn`'s result (pass `eval_fn`), got {select_on!r}")
+        if time_budget is not None:
+            time_budget = check_number(time_budget, "`time_budget`", 0.0, low_open=True)
+        self._check_dataset(train_dataset)
+        first_step = self.current_step
         manager = None
         if self.model_dir:
             manager = tf.train.CheckpointManager(
@@ -274,7 +300,13 @@ class Trainer:
                 max_to_keep=self.config.keep_checkpoints,
             )
             if resume and manager.latest_checkpoint:
-                manager.checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+                try:
+                    manager.checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+                except (tf.errors.OpError, IndexError, AssertionError) as err:
+                    raise ValueError(
+                        f"checkpoint {manager.latest_checkpoint!r} cannot be restored into this Trainer's flow "
+                        f"(truncated, corrupt or of another model): {err}"
+                    ) from err
             elif not resume and manager.latest_checkpoint:
                 raise FileExistsError(
                     f"{self.model_dir} already holds checkpoints; pass resume=True or use a new "
@@ -293,7 +325,13 @@ class Trainer:
         best_values = None
         while self.current_step < steps:
             tick = time.perf_counter()
-            nll = float(self._train_step(iterator))
+            try:
+                nll = float(self._train_step(iterator))
+            except tf.errors.OutOfRangeError:
+                raise ValueError(
+                    f"`train_dataset` ran out after {self.current_step - first_step} steps of this fit (at step "
+                    f"{self.current_step} of {steps}): it must repeat (e.g. `dataset.repeat()`)"
+                ) from None
             train_seconds += time.perf_counter() - tick
             step = self.current_step
             if "first_step_seconds" not in history:  # trace + compile + one step
@@ -322,7 +360,8 @@ class Trainer:
                     callback(step, {"train_bpd": bpd, "seconds": train_seconds})
             if eval_fn and ((self.config.eval_every and step % self.config.eval_every == 0) or last_step):
                 with self.averaged_weights():
-                    result = dict(eval_fn(self.flow), step=step, train_seconds=train_seconds)
+                    result = _checked_metrics(eval_fn(self.flow), select_on)
+                    result.update(step=step, train_seconds=train_seconds)
                     history["eval"].append(result)
                     if select_on and result[select_on] < history.get("best", {}).get(select_on, math.inf):
                         history["best"] = result
@@ -346,6 +385,32 @@ class Trainer:
         elif self.averages:
             self._load_averages()
         return history
+
+    def _check_dataset(self, dataset):
+        event = list(self.flow.event_shape)
+        expected = f"[{self.config.batch_size}, {', '.join(map(str, event))}]"
+        if not isinstance(dataset, tf.data.Dataset):
+            raise TypeError(
+                f"`train_dataset` must be a tf.data.Dataset of batches {expected}, got {type(dataset).__name__}"
+            )
+        spec = dataset.element_spec
+        if not isinstance(spec, tf.TensorSpec):
+            raise TypeError(
+                f"`train_dataset` must yield single tensors x of shape {expected}, got elements of structure "
+                f"{type(spec).__name__} {spec}; map (x, label) tuples to x: `dataset.map(lambda x, label: x)`"
+            )
+        if not spec.dtype.is_floating:
+            raise TypeError(
+                f"`train_dataset` must yield float batches (dequantized pixels or vectors), got {spec.dtype.name}"
+            )
+        shape = spec.shape
+        if shape.rank is not None and (shape.rank != len(event) + 1 or not shape[1:].is_compatible_with(event)):
+            raise ValueError(f"`train_dataset` yields batches of shape {shape}; the flow needs {expected}")
+        if shape.rank and shape[0] is not None and shape[0] != self.config.batch_size:
+            raise ValueError(
+                f"`train_dataset` yields batches of {shape[0]}, but the config's `batch_size` is "
+                f"{self.config.batch_size} (the loss is a mean over it)"
+            )
 
     def _best_manager(self):
         checkpoint = tf.train.Checkpoint(flow=self.flow)
@@ -387,6 +452,26 @@ class Trainer:
         write_json_atomic(self._history_path(), history)
 
 
+def _checked_flow(flow):
+    missing = [
+        a for a in ("log_prob", "trainable_variables", "regularization_variables", "num_dims") if not hasattr(flow, a)
+    ]
+    if missing:
+        raise TypeError(
+            f"`flow_fn` must return a flow (a distribution with {', '.join(missing)}, e.g. a RealNVP), "
+            f"got {type(flow).__name__} {flow!r:.100}"
+        )
+    return flow
+
+
+def _checked_metrics(metrics, select_on):
+    if not isinstance(metrics, collections.abc.Mapping):
+        raise TypeError(f"`eval_fn` must return a dict of metrics, got {type(metrics).__name__} {metrics!r:.100}")
+    if select_on is not None and select_on not in metrics:
+        raise ValueError(f"`select_on`={select_on!r} is not a key of `eval_fn`'s result; its keys: {sorted(metrics)}")
+    return dict(metrics)
+
+
 def write_json_atomic(path, obj):
     """Write JSON to a temporary file and rename it into place (never a half-written file)."""
     tmp = f"{path}.tmp"
@@ -399,12 +484,29 @@ def evaluate(model, points, batch_size=500):
     """Mean -log_prob / (D ln 2) (bits/dim) over `points` (dequantized pixels or vectors), in
     batches. `model`: a flow (its compiled `log_prob` when it has one: no retrace per batch
     size) or any callable mapping a batch `[n, *event]` to `[n]` log-densities (e.g. a served
-    SavedModel signature)."""
+    SavedModel signature).
+
+    Checks `points` (a float array or a tensor of the model's dtype) first: its shape against the
+    model's event shape, non-empty, finite, and, for a model with `pixel_levels` K, pixels in [0, K)."""
+    batch_size = check_positive_int(batch_size, "`batch_size`")
+    dtype = tf.as_dtype(getattr(model, "dtype", None) or tf.float32)
+    if tf.is_tensor(points) and points.dtype != dtype:
+        raise TypeError(f"`points` must be {dtype.name}, got a {points.dtype.name} tensor")
     points = np.asarray(points)
+    if not np.issubdtype(points.dtype, np.floating):
+        raise TypeError(f"`points` must be a float array (the model's dtype is {dtype.name}), got dtype {points.dtype}")
+    event = tf.TensorShape(getattr(model, "event_shape", None))
+    if points.ndim < 1 or (event.is_fully_defined() and tuple(points.shape[1:]) != tuple(event)):
+        expected = ", ".join(map(str, event)) if event.is_fully_defined() else "..."
+        raise ValueError(f"`points` must have shape [N, {expected}], got shape {points.shape}")
+    if not len(points):
+        raise ValueError(f"`points` is empty (shape {points.shape}): nothing to evaluate")
     if not np.all(np.isfinite(points)):
-        raise ValueError("evaluation points contain NaN or Inf")
+        raise ValueError("`points` contains NaN or Inf")
+    levels = getattr(model, "pixel_levels", None)
+    if levels and (points.min() < 0 or points.max() >= levels):
+        raise ValueError(f"`points`: pixels must be in [0, {levels}), got values in [{points.min()}, {points.max()}]")
     fn = getattr(model, "compiled_log_prob", None) or getattr(model, "log_prob", None) or model
-    dtype = getattr(model, "dtype", None) or tf.float32
     total = 0.0
     for i in range(0, len(points), batch_size):
         total += float(tf.reduce_sum(fn(tf.constant(points[i : i + batch_size], dtype))))

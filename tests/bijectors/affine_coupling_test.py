@@ -124,7 +124,7 @@ def test_errors_name_the_problem():
     with pytest.raises(ValueError, match="does not end in the event shape"):
         coupling.forward(tf.zeros([2, 5]))
     bad = AffineCoupling(alternating_mask(4), MLPConditioner(4, (8,), num_outputs=1))
-    with pytest.raises(ValueError, match="conditioner returned 4 channels"):
+    with pytest.raises(ValueError, match=r"conditioner returned shape \(2, 4\), the coupling needs \[N, 8\]"):
         bad.forward(tf.zeros([2, 4]))
 
 

@@ -90,12 +90,12 @@ def test_cell_masses_are_the_discrete_model():
 
 def test_validation_and_bad_arguments_name_the_problem():
     bij = VariationalDequantization((2, 2, 1), 17, validate_args=True)
-    with pytest.raises(tf.errors.InvalidArgumentError, match="pixels must be < levels = 17"):
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"pixels must be in \[0, 17\)"):
         bij.inverse(tf.fill([1, 2, 2, 1], 17.0))
     with pytest.raises(tf.errors.InvalidArgumentError, match="NaN or Inf"):
         bij.inverse(tf.fill([1, 2, 2, 1], np.nan))
-    below_zero = tf.fill([1, 2, 2, 1], -0.3)  # PixelLogit.forward gives this for a dark pixel when sampling
-    np.testing.assert_array_equal(bij.forward(below_zero), below_zero)  # the latent side is not a pixel range
+    below_zero = tf.fill([1, 2, 2, 1], -0.3)  # (PixelLogit.forward clamps its samples into [0, 17))
+    np.testing.assert_array_equal(bij.forward(below_zero), below_zero)  # the latent side is not checked
     with pytest.raises(ValueError, match="does not end in the event shape"):
         bij.inverse(tf.zeros([1, 3, 2, 1]))
     with pytest.raises(ValueError, match=r"\[H, W, C\]"):

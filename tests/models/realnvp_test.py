@@ -214,7 +214,7 @@ def test_draw_samples_in_chunks_keeps_counts_seeds_and_one_trace():
     np.testing.assert_array_equal(twelve[:5], flow.draw_samples(5, seed=(1, 2)))  # chunk 0 is the same draw
     assert len(np.unique(twelve.reshape(12, -1), axis=0)) == 12  # every chunk has its own seed
     assert np.isfinite(twelve).all()
-    with pytest.raises(tf.errors.InvalidArgumentError, match="num_samples"):
+    with pytest.raises(ValueError, match="num_samples"):
         flow.draw_samples(-1, seed=(1, 2))
     for bad in (0, 2.5, True):
         with pytest.raises(ValueError, match="sample_chunk_size"):

@@ -5,6 +5,7 @@ import inspect
 import numpy as np
 import tensorflow as tf
 
+from tfp_realnvp._validation import check_bool, check_dtype, check_int, check_positive_int
 from tfp_realnvp.bijectors.one_pass import (
     OnePassBijector,
     batch_shape_tensor,
@@ -24,8 +25,11 @@ __all__ = [
 
 
 def checkerboard_mask(height: int, width: int, channels: int, parity: int = 0) -> np.ndarray:
-    """[H, W, C] mask, 1 where (row + col + parity) is even."""
+    """[H, W, C] mask, 1 where (row + col + parity) is even (H * W >= 2, so it has both values)."""
+    height, width, channels = _check_grid(height, width, channels)
     _check_parity(parity)
+    if height * width < 2:
+        raise ValueError(f"a checkerboard needs at least 2 positions, got `height` x `width` = {height} x {width}")
     rows, cols = np.meshgrid(np.arange(height), np.arange(width), indexing="ij")
     board = ((rows + cols + parity) % 2 == 0).astype(np.float32)
     return np.repeat(board[:, :, None], channels, axis=2)
@@ -39,6 +43,7 @@ def squeezed_checkerboard_mask(height: int, width: int, channels: int, parity: i
     A coupling with it on squeezed data transforms exactly the pixels that the checkerboard
     coupling transforms on the full grid; its conditioner runs on a grid with 4x fewer positions.
     """
+    height, width, channels = _check_grid(height, width, channels)
     if height % 2 or width % 2:
         raise ValueError(f"a squeezed checkerboard needs even `height` and `width`, got {height} x {width}")
     board = checkerboard_mask(height, width, channels, parity)
@@ -48,6 +53,7 @@ def squeezed_checkerboard_mask(height: int, width: int, channels: int, parity: i
 
 def channel_mask(height: int, width: int, channels: int, parity: int = 0) -> np.ndarray:
     """[H, W, C] mask, 1 on the first half of the channels (parity 0) or the second (parity 1)."""
+    height, width, channels = _check_grid(height, width, channels)
     _check_parity(parity)
     if channels % 2:
         raise ValueError(f"a channel mask needs an even number of channels, got `channels`={channels}")
@@ -57,13 +63,15 @@ def channel_mask(height: int, width: int, channels: int, parity: int = 0) -> np.
 
 
 def alternating_mask(features: int, parity: int = 0) -> np.ndarray:
-    """[D] mask, 1 on even indices (parity 0) or odd indices (parity 1)."""
+    """[D] mask, 1 on even indices (parity 0) or odd indices (parity 1); D >= 2."""
+    features = _check_features(features)
     _check_parity(parity)
     return ((np.arange(features) + parity) % 2 == 0).astype(np.float32)
 
 
 def half_mask(features: int, parity: int = 0) -> np.ndarray:
-    """[D] mask, 1 on the first half (parity 0) or the second half (parity 1)."""
+    """[D] mask, 1 on the first half (parity 0) or the second half (parity 1); D >= 2."""
+    features = _check_features(features)
     _check_parity(parity)
     first = np.arange(features) < features // 2
     return (first if parity == 0 else ~first).astype(np.float32)
@@ -77,8 +85,29 @@ def _keywords(fn):
 
 
 def _check_parity(parity):
-    if parity not in (0, 1):
+    if isinstance(parity, (bool, np.bool_)) or parity not in (0, 1):
         raise ValueError(f"`parity` must be 0 or 1, got {parity!r}")
+
+
+def _check_grid(height, width, channels):
+    return tuple(
+        check_positive_int(v, f"`{n}`") for n, v in (("height", height), ("width", width), ("channels", channels))
+    )
+
+
+def _check_features(features):
+    # One feature gives a mask of a single value: a coupling that transforms nothing or everything.
+    return check_int(features, "`features`", minimum=2)
+
+
+def _check_mask(mask):
+    mask = np.asarray(mask)
+    if mask.ndim not in (1, 3) or mask.size == 0:
+        raise ValueError(f"`mask` must have the event shape [D] or [H, W, C] (non-empty), got shape {mask.shape}")
+    numeric = np.issubdtype(mask.dtype, np.number) or mask.dtype == bool
+    if not numeric or not np.all((mask == 0) | (mask == 1)) or mask.min() == mask.max():
+        raise ValueError("`mask` must contain only 0s and 1s, and both of them")
+    return mask
 
 
 class AffineCoupling(OnePassBijector):
@@ -92,7 +121,8 @@ class AffineCoupling(OnePassBijector):
 
     `b * x == b * y`, so both directions evaluate the conditioner on the same input. The
     log-scale is bounded as in the paper: `s = scale * tanh(s_raw)` with `scale` a learned
-    per-channel multiplier (`self.scale`, initialised to 1). With `additive=True` the layer
+    per-channel multiplier (`self.scale`, initialised to `scale_init`, 1 by default: each
+    coupling starts able to scale a unit by up to e^±scale_init). With `additive=True` the layer
     is NICE's additive coupling `y = b * x + (1 - b) * (x + t)` and the log-det is exactly 0.
 
     The conditioner is any callable mapping `[N, *event_shape]` to `[N, *event_shape[:-1],
@@ -131,17 +161,19 @@ class AffineCoupling(OnePassBijector):
         additive=False,
         dtype=tf.float32,
         compute_dtype=None,
+        scale_init=1.0,
         validate_args=False,
         name="affine_coupling",
     ):
         parameters = dict(locals())
-        mask = np.asarray(mask)
-        if mask.ndim not in (1, 3):
-            raise ValueError(f"`mask` must have the event shape [D] or [H, W, C], got shape {mask.shape}")
-        if not np.all((mask == 0) | (mask == 1)) or mask.min() == mask.max():
-            raise ValueError("`mask` must contain only 0s and 1s, and both of them")
+        mask = _check_mask(mask)
         if not callable(conditioner):
             raise TypeError(f"`conditioner` must be callable, got {type(conditioner).__name__}")
+        if not scale_init > 0:
+            raise ValueError(f"`scale_init` must be positive, got {scale_init!r}")
+        additive = check_bool(additive, "`additive`")
+        dtype = check_dtype(dtype, "`dtype`")
+        compute_dtype = check_dtype(compute_dtype, "`compute_dtype`", allow_none=True)
         with tf.name_scope(name) as scope_name:
             self._mask = tf.constant(mask, dtype=dtype)
             self._event_shape = tf.TensorShape(mask.shape)
@@ -149,7 +181,11 @@ class AffineCoupling(OnePassBijector):
             self._conditioner_keywords = _keywords(conditioner) & {"training", "seed", "example_offset"}
             self.additive = bool(additive)
             self.compute_dtype = tf.as_dtype(compute_dtype or dtype)
-            self.scale = None if additive else tf.Variable(tf.ones([mask.shape[-1]], dtype), name="scale")
+            self.scale = (
+                None
+                if additive
+                else tf.Variable(tf.fill([mask.shape[-1]], tf.constant(scale_init, dtype)), name="scale")
+            )
             super().__init__(
                 forward_min_event_ndims=mask.ndim,
                 validate_args=validate_args,
@@ -173,17 +209,31 @@ class AffineCoupling(OnePassBijector):
             kwargs["seed"] = training.seed
             if "example_offset" in self._conditioner_keywords:
                 kwargs["example_offset"] = training.example_offset
-        out = tf.cast(self.conditioner(tf.cast(flat, self.compute_dtype), **kwargs), self.dtype)
-        channels = self._event_shape[-1]
-        k = 1 if self.additive else 2
-        if out.shape[-1] is not None and out.shape[-1] != k * channels:
-            raise ValueError(f"conditioner returned {out.shape[-1]} channels, the coupling needs {k} x {channels}")
-        out = unflatten_batch(out, batch_shape, ndims)
+        out = self._check_conditioner_output(self.conditioner(tf.cast(flat, self.compute_dtype), **kwargs))
+        out = unflatten_batch(tf.cast(out, self.dtype), batch_shape, ndims)
         inv_mask = 1.0 - self._mask
         if self.additive:
             return None, out * inv_mask
         s_raw, t = tf.split(out, 2, axis=-1)
         return self.scale * tf.tanh(s_raw) * inv_mask, t * inv_mask
+
+    def _check_conditioner_output(self, out):
+        """The conditioner's output must be [N, *event_shape[:-1], k * C] (k = 1 additive, else 2)."""
+        k = 1 if self.additive else 2
+        expected = [*self._event_shape[:-1], k * self._event_shape[-1]]
+        need = f"the coupling needs [N, {', '.join(map(str, expected))}]"
+        try:
+            tensor = tf.convert_to_tensor(out)
+        except (TypeError, ValueError):
+            tensor = None
+        if tensor is None or not tensor.dtype.is_floating:
+            got = type(out).__name__ if tensor is None else f"a {tensor.dtype.name} tensor"
+            raise TypeError(f"{self.name}: the conditioner returned {got}; {need} floats")
+        out = tensor
+        shape = tf.TensorShape(out.shape)
+        if shape.rank is not None and (shape.rank != len(expected) + 1 or not shape[1:].is_compatible_with(expected)):
+            raise ValueError(f"{self.name}: the conditioner returned shape {shape}, {need}")
+        return out
 
     def _log_det(self, s, x):
         if s is None:

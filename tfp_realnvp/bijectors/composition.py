@@ -1,8 +1,12 @@
 """Composites that keep one-pass log-dets and forward the `training` flag: FlowChain, FactorOut."""
 
 import tensorflow as tf
+import tensorflow_probability as tfp
 
+from tfp_realnvp._validation import check_int, check_positive_int
 from tfp_realnvp.bijectors.one_pass import OnePassBijector, TrainingCall
+
+tfb = tfp.bijectors
 
 __all__ = ["FactorOut", "FlowChain"]
 
@@ -30,10 +34,15 @@ class FlowChain(OnePassBijector):
 
     def __init__(self, bijectors, event_ndims, validate_args=False, name="flow_chain"):
         parameters = dict(locals())
+        if not isinstance(bijectors, (list, tuple)):
+            raise TypeError(f"`bijectors` must be a non-empty list of TFP bijectors, got {bijectors!r}")
         if not bijectors:
             raise ValueError("`bijectors` must be a non-empty list")
+        for i, b in enumerate(bijectors):
+            if not isinstance(b, tfb.Bijector):
+                raise TypeError(f"`bijectors` must hold TFP bijectors, got {type(b).__name__} {b!r} at index {i}")
         self.bijectors = list(bijectors)
-        self._event_ndims = int(event_ndims)
+        self._event_ndims = check_int(event_ndims, "`event_ndims`", minimum=0)
         super().__init__(
             forward_min_event_ndims=self._event_ndims,
             validate_args=validate_args,
@@ -97,10 +106,10 @@ class FactorOut(OnePassBijector):
 
     def __init__(self, inner, num_factored, validate_args=False, name="factor_out"):
         parameters = dict(locals())
-        if num_factored < 1:
-            raise ValueError(f"`num_factored` must be >= 1, got {num_factored}")
+        if not isinstance(inner, tfb.Bijector):
+            raise TypeError(f"`inner` must be a TFP bijector (the coarser scales), got {inner!r}")
         self.inner = inner
-        self.num_factored = int(num_factored)
+        self.num_factored = check_positive_int(num_factored, "`num_factored`")
         super().__init__(
             forward_min_event_ndims=inner.forward_min_event_ndims,
             validate_args=validate_args,
@@ -110,6 +119,12 @@ class FactorOut(OnePassBijector):
         )
 
     def _split(self, t):
+        channels = t.shape[-1] if t.shape.rank else None
+        if channels is not None and channels <= self.num_factored:
+            raise ValueError(
+                f"{self.name}: `num_factored`={self.num_factored} leaves nothing for the inner flow: the input "
+                f"of shape {t.shape} has {channels} channels (it needs more than {self.num_factored})"
+            )
         return t[..., : self.num_factored], t[..., self.num_factored :]
 
     def _forward_and_log_det(self, x, training=False):

@@ -3,6 +3,7 @@
 import numpy as np
 import tensorflow as tf
 
+from tfp_realnvp._validation import check_dtype, check_event_shape_arg, check_seed
 from tfp_realnvp.bijectors.one_pass import OnePassBijector, batch_shape_tensor, check_event_shape
 
 __all__ = ["InvertibleLinear"]
@@ -37,9 +38,9 @@ class InvertibleLinear(OnePassBijector):
 
     def __init__(self, event_shape, seed=0, dtype=tf.float32, validate_args=False, name="invertible_linear"):
         parameters = dict(locals())
-        event_shape = tf.TensorShape(event_shape)
-        if event_shape.rank not in (1, 3) or not event_shape.is_fully_defined():
-            raise ValueError(f"`event_shape` must be a fully defined [D] or [H, W, C], got {event_shape}")
+        event_shape = tf.TensorShape(check_event_shape_arg(event_shape))
+        seed = check_seed(seed, "`seed`", upper=2**32)  # np.random.RandomState's range
+        dtype = check_dtype(dtype, "`dtype`")
         channels = event_shape[-1]
         rotation = np.linalg.qr(np.random.RandomState(seed).standard_normal((channels, channels)))[0]
         lower_upper, perm = (t.numpy() for t in tf.linalg.lu(tf.constant(rotation, tf.float64)))

@@ -2,6 +2,7 @@
 
 import tensorflow as tf
 
+from tfp_realnvp._validation import check_bool, check_dtype, check_event_shape_arg, check_number
 from tfp_realnvp.bijectors.one_pass import OnePassBijector, batch_shape_tensor, check_event_shape
 
 __all__ = ["MovingAverageBatchNorm"]
@@ -58,13 +59,11 @@ class MovingAverageBatchNorm(OnePassBijector):
         name="moving_average_batch_norm",
     ):
         parameters = dict(locals())
-        event_shape = tf.TensorShape(event_shape)
-        if event_shape.rank not in (1, 3) or not event_shape.is_fully_defined():
-            raise ValueError(f"`event_shape` must be a fully defined [D] or [H, W, C], got {event_shape}")
-        if not 0.0 <= momentum < 1.0:
-            raise ValueError(f"`momentum` must be in [0, 1), got {momentum}")
-        if epsilon <= 0:
-            raise ValueError(f"`epsilon` must be positive, got {epsilon}")
+        event_shape = tf.TensorShape(check_event_shape_arg(event_shape))
+        momentum = check_number(momentum, "`momentum`", 0.0, 1.0, high_open=True)
+        epsilon = check_number(epsilon, "`epsilon`", 0.0, low_open=True)
+        affine = check_bool(affine, "`affine`")
+        dtype = check_dtype(dtype, "`dtype`")
         channels = event_shape[-1]
         with tf.name_scope(name) as scope_name:
             self._event_shape = event_shape

@@ -5,6 +5,8 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 from tensorflow_probability.python.internal import cache_util
 
+from tfp_realnvp._validation import check_bool, check_int
+
 __all__ = [
     "OnePassBijector",
     "TrainingCall",
@@ -38,6 +40,11 @@ class OnePassBijector(tfb.Bijector):
         forward_name="_augmented_forward", inverse_name="_augmented_inverse"
     )
     _takes_training = False
+
+    def __init__(self, forward_min_event_ndims=None, validate_args=False, **kwargs):
+        check_int(forward_min_event_ndims, "`forward_min_event_ndims`", minimum=0)
+        check_bool(validate_args, "`validate_args`")
+        super().__init__(forward_min_event_ndims=forward_min_event_ndims, validate_args=validate_args, **kwargs)
 
     def _get_parameterization(self):
         return id(self)
@@ -87,10 +94,15 @@ class TrainingCall:
                 )
             seed = tf.cast(seed, tf.int32)  # what XLA's stateless random ops accept
         if isinstance(example_offset, bool) or not (
-            isinstance(example_offset, (int, np.integer)) and example_offset >= 0
-            or tf.is_tensor(example_offset) and example_offset.dtype.is_integer and example_offset.shape.rank == 0
+            isinstance(example_offset, (int, np.integer))
+            and example_offset >= 0
+            or tf.is_tensor(example_offset)
+            and example_offset.dtype.is_integer
+            and example_offset.shape.rank == 0
         ):
-            raise ValueError(f"`example_offset` must be a non-negative int or an integer scalar, got {example_offset!r}")
+            raise ValueError(
+                f"`example_offset` must be a non-negative int or an integer scalar, got {example_offset!r}"
+            )
         self.seed = seed
         self.example_offset = example_offset
 

@@ -71,12 +71,25 @@ class Squeeze(OnePassBijector):
     def _zero_log_det(self, x):
         return tf.zeros(batch_shape_tensor(x, 3), x.dtype)
 
+    @staticmethod
+    def _divisible(flat, checks):
+        """Run-time checks of the dims that are unknown when traced (known ones: `_squeezed_shape`):
+        `checks` holds (axis, divisor, message); the result holds tf.shape(flat)."""
+        s = tf.shape(flat)
+        asserts = [
+            tf.debugging.assert_equal(s[axis] % divisor, 0, message=message)
+            for axis, divisor, message in checks
+            if flat.shape[axis] is None
+        ]
+        with tf.control_dependencies(asserts):
+            return tf.identity(s) if asserts else s
+
     def _forward_and_log_det(self, x, **kwargs):
         if x.shape.rank is not None and x.shape.rank < 3:
             raise ValueError(f"Squeeze needs [..., H, W, C] input, got shape {x.shape}")
         self._squeezed_shape(x.shape[-3:].as_list())
         flat, batch_shape = flatten_batch(x, 3)
-        s = tf.shape(flat)
+        s = self._divisible(flat, [(1, 2, "Squeeze needs an even height"), (2, 2, "Squeeze needs an even width")])
         n, h, w, c = s[0], s[1], s[2], s[3]
         y = tf.reshape(flat, [n, h // 2, 2, w // 2, 2, c])
         y = tf.reshape(tf.transpose(y, [0, 1, 3, 2, 4, 5]), [n, h // 2, w // 2, 4 * c])
@@ -87,7 +100,7 @@ class Squeeze(OnePassBijector):
             raise ValueError(f"Squeeze.inverse needs [..., H, W, C] input, got shape {y.shape}")
         self._unsqueezed_shape(y.shape[-3:].as_list())
         flat, batch_shape = flatten_batch(y, 3)
-        s = tf.shape(flat)
+        s = self._divisible(flat, [(3, 4, "the inverse of Squeeze needs channels divisible by 4")])
         n, h, w, c = s[0], s[1], s[2], s[3]
         x = tf.reshape(flat, [n, h, w, 2, 2, c // 4])
         x = tf.reshape(tf.transpose(x, [0, 1, 3, 2, 4, 5]), [n, 2 * h, 2 * w, c // 4])

@@ -1,8 +1,8 @@
 """Variational dequantization (Flow++, arXiv:1902.00275) as a bijector on the data side of a flow."""
 
-import numpy as np
 import tensorflow as tf
 
+from tfp_realnvp._validation import check_dtype, check_event_shape_arg, check_int, check_positive_int, check_seed
 from tfp_realnvp.bijectors.affine_coupling import checkerboard_mask
 from tfp_realnvp.bijectors.one_pass import OnePassBijector, check_event_shape, flatten_batch, unflatten_batch
 from tfp_realnvp.bijectors.pixel_logit import pixel_assertions
@@ -34,7 +34,9 @@ class VariationalDequantization(OnePassBijector):
     u = f(e; k), e uniform. Training and evaluating on uniformly dequantized pixels, unchanged,
     therefore trains q and reports the tighter bound in the same bits/dim units (Ho et al. 2019).
     `forward` maps latent-side values back into the same cell (sampling): floor() of a sample
-    is distributed as the discrete model.
+    is distributed as the discrete model. In a flow, `PixelLogit.forward` (its latent side) clamps
+    its output into [0, levels), so the cells k of a sample are pixels 0..levels-1 and its
+    output stays in [0, levels) too: a sample is valid data, and its density is finite.
 
     At creation the output layers are zero, so the bijector is the identity. Fractions are
     kept within 2^-20 of the cell edges (the logit of 0 is -inf), and an output that float
@@ -56,17 +58,13 @@ class VariationalDequantization(OnePassBijector):
         name="variational_dequantization",
     ):
         parameters = dict(locals())
-        event_shape = tuple(int(d) for d in event_shape)
-        if len(event_shape) != 3:
-            raise ValueError(f"`event_shape` must be [H, W, C] (images), got {list(event_shape)}")
-        if not (isinstance(levels, (int, np.integer)) and levels >= 2):
-            raise ValueError(f"`levels` must be an int >= 2, got {levels!r}")
-        if hidden_channels < 1 or num_couplings < 0:
-            raise ValueError(
-                f"`hidden_channels` must be >= 1 and `num_couplings` >= 0, got {hidden_channels}, {num_couplings}"
-            )
+        event_shape = check_event_shape_arg(event_shape, ranks=(3,))
+        self.levels = check_int(levels, "`levels`", minimum=2)
+        hidden_channels = check_positive_int(hidden_channels, "`hidden_channels`")
+        num_couplings = check_int(num_couplings, "`num_couplings`", minimum=0)
+        seed = check_seed(seed, "`seed`", upper=2**62)
+        dtype = check_dtype(dtype, "`dtype`")
         h, w, c = event_shape
-        self.levels = int(levels)
         self._event_shape = tf.TensorShape(event_shape)
         with tf.name_scope(name) as scope_name:
             conv = WeightNormConv2D
@@ -95,10 +93,10 @@ class VariationalDequantization(OnePassBijector):
     def _split_cells(self, v, data_side):
         """(pixels k, the logit y of the fraction e = v - k kept inside (0, 1), log dy/de, the
         flattened batch's shape). With `validate_args`, data-side input must be finite pixels in
-        [0, levels); latent-side input (from `PixelLogit.forward` when sampling) may lie just
-        outside that range."""
+        [0, levels); latent-side input (from `PixelLogit.forward` when sampling, which keeps it
+        in [0, levels)) is not checked."""
         check_event_shape(v, self._event_shape, self.name)
-        assertions = pixel_assertions(v, self.levels) if self.validate_args and data_side else []
+        assertions = pixel_assertions(v, self.levels, self.name) if self.validate_args and data_side else []
         with tf.control_dependencies(assertions):
             flat, batch = flatten_batch(v, 3)
         k = tf.floor(flat)

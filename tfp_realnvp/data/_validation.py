@@ -7,6 +7,8 @@ import secrets
 
 import numpy as np
 
+from tfp_realnvp._validation import check_positive_int, check_seed  # noqa: F401 - shared, used by the loaders
+
 __all__ = ["check_pixels"]
 
 
@@ -30,18 +32,6 @@ def check_pixels(images: np.ndarray, levels: int, *, name: str = "images") -> No
         lo, hi = int(images.min()), int(images.max())
         if lo < 0 or hi >= levels:
             raise ValueError(f"{name} values must lie in [0, {levels}) for levels={levels}, got min {lo}, max {hi}")
-
-
-def check_positive_int(value: object, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{what} must be a positive int, got {value!r}")
-    return int(value)
-
-
-def check_seed(seed: object, what: str = "seed", upper: int = 2**63) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed < upper:
-        raise ValueError(f"{what} must be an int in [0, {upper}), got {seed!r}")
-    return int(seed)
 
 
 def resolve_seed(seed: object) -> int:

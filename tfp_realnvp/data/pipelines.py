@@ -31,7 +31,6 @@ def _index_batches(
     seed: int,
     repeat: bool,
     drop_remainder: bool,
-    shuffle_buffer: int | None,
 ) -> tf.data.Dataset:
     """(step, indices) pairs: batches of row indices in [0, n) and a running batch counter (int64)."""
     if drop_remainder and batch_size > n:
@@ -39,16 +38,21 @@ def _index_batches(
             f"batch_size {batch_size} is larger than the {n} examples: with drop_remainder=True no batch would be "
             "produced (and a repeated pipeline would spin forever)"
         )
-    # Shuffling indices instead of examples: a full-size buffer then costs 8 bytes per example, not a second copy
-    # of the data set, and the rows are gathered per batch.
-    indices = tf.data.Dataset.range(n)
-    if training:
-        indices = indices.shuffle(
-            n if shuffle_buffer is None else shuffle_buffer, seed=seed, reshuffle_each_iteration=True
-        )
-    batches = indices.batch(batch_size, drop_remainder=drop_remainder)
-    if repeat:
-        batches = batches.repeat()
+    # Shuffling indices instead of examples: a permutation costs 8 bytes per example, not a second copy of the
+    # data set, and the rows are gathered per batch. Each epoch's permutation is a stateless function of
+    # (seed, epoch): unlike `Dataset.shuffle(seed=)`, whose order also follows `tf.random.set_seed`, the batch
+    # order is the same whatever the program seeded globally before.
+    seed_t = tf.constant(seed, tf.int64)
+
+    def epoch(e):
+        order = tf.range(n, dtype=tf.int64)
+        if training:
+            keys = tf.random.stateless_uniform([n], tf.stack([seed_t, e]), minval=None, maxval=None, dtype=tf.int64)
+            order = tf.gather(order, tf.argsort(keys))
+        return tf.data.Dataset.from_tensor_slices(order).batch(batch_size, drop_remainder=drop_remainder)
+
+    epochs = tf.data.Dataset.counter() if repeat else tf.data.Dataset.range(1)
+    batches = epochs.flat_map(epoch)
     # The counter runs across epochs, so every batch gets fresh (but reproducible) noise.
     return batches.enumerate()
 
@@ -64,7 +68,6 @@ def image_dataset(
     repeat: bool | None = None,
     drop_remainder: bool | None = None,
     dequantize: bool = True,
-    shuffle_buffer: int | None = None,
 ) -> tf.data.Dataset:
     """Float32 batches [B, H, W, C] of uniformly dequantized pixels, pixel + U[0, 1), in [0, levels).
 
@@ -82,15 +85,12 @@ def image_dataset(
       repeat: overrides the default (training).
       drop_remainder: overrides the default (training); True gives static batch shapes for distributed training.
       dequantize: False yields the integer pixel values as float32 (for models that dequantize themselves).
-      shuffle_buffer: shuffle buffer size in examples; default all of them (a perfect shuffle).
     """
     images = np.asarray(images)
     check_pixels(images, levels)
     if len(images) == 0:
         raise ValueError(f"images is empty (shape {images.shape})")
     batch_size = check_positive_int(batch_size, "batch_size")
-    if shuffle_buffer is not None:
-        shuffle_buffer = check_positive_int(shuffle_buffer, "shuffle_buffer")
     seed = resolve_seed(seed)
     if levels <= 256 and images.dtype != np.uint8:
         images = images.astype(np.uint8)  # Values were range-checked above; uint8 is the smallest copy to hold.
@@ -102,7 +102,6 @@ def image_dataset(
         seed=seed,
         repeat=repeat,
         drop_remainder=drop_remainder,
-        shuffle_buffer=shuffle_buffer,
     )
     event_shape = images.shape[1:]
     static_batch = batch_size if drop_remainder else None
@@ -165,7 +164,6 @@ def vector_dataset(
         seed=seed,
         repeat=repeat,
         drop_remainder=drop_remainder,
-        shuffle_buffer=None,
     )
     static_batch = batch_size if drop_remainder else None
     table = tf.constant(points)

@@ -2,6 +2,7 @@
 
 import tensorflow as tf
 
+from tfp_realnvp._validation import check_dtype, check_int, check_number, check_positive_int, check_seed
 from tfp_realnvp.networks.dropout import per_example_dropout
 from tfp_realnvp.networks.weight_norm import WeightNormConv2D, ZeroConv2D
 
@@ -36,13 +37,13 @@ class ResNetConditioner(tf.Module):
         name="resnet_conditioner",
     ):
         super().__init__(name=name)
-        if hidden_channels < 1 or num_blocks < 0:
-            raise ValueError(
-                f"`hidden_channels` must be >= 1 and `num_blocks` >= 0, got {hidden_channels}, {num_blocks}"
-            )
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"`dropout` must be in [0, 1), got {dropout}")
-        self.dropout = float(dropout)
+        in_channels = check_positive_int(in_channels, "`in_channels`")
+        hidden_channels = check_positive_int(hidden_channels, "`hidden_channels`")
+        num_blocks = check_int(num_blocks, "`num_blocks`", minimum=0)
+        num_outputs = check_positive_int(num_outputs, "`num_outputs`")
+        self.dropout = check_number(dropout, "`dropout`", 0.0, 1.0, high_open=True)
+        dtype = check_dtype(dtype, "`dtype`")
+        seed = check_seed(seed, "`seed`", upper=2**62)
         with self.name_scope:
             self.in_conv = WeightNormConv2D(in_channels, hidden_channels, dtype=dtype, seed=seed, name="in_conv")
             self.blocks = [
