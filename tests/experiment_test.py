@@ -1,9 +1,7 @@
-"""End to end: the experiment runner and the absl scripts, on tiny configurations."""
+"""End to end: the experiment runner on tiny configurations (the scripts: tests/fuzz_cli_test.py)."""
 
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -11,8 +9,6 @@ import tensorflow as tf
 
 from tfp_realnvp.bijectors import AffineCoupling
 from tfp_realnvp.experiment import ExperimentConfig, restore_flow, run_experiment
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def tiny(tmp_path, **kw):
@@ -122,52 +118,3 @@ def test_resume_checks_only_the_fields_of_the_runs_kind_and_keeps_its_schedule(t
     (toy / "run" / "config.json").write_text(json.dumps({"config": old_toy.to_json()}))
     with pytest.raises(ValueError, match=r"warmup_steps=0 \(now 300\); pass --warmup_steps=0 to continue"):
         run_experiment(tiny(toy, dataset="moons", resume=True), verbose=False)
-
-
-def script(*args):
-    return subprocess.run(
-        [sys.executable, os.path.join(ROOT, "experiments", "train.py"), *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-
-
-def test_train_script_reports_bad_flags_clearly(tmp_path):
-    proc = script("--dataset=mnsit", f"--model_dir={tmp_path}/r")
-    assert proc.returncode != 0 and "error: unknown dataset 'mnsit'" in proc.stderr
-    proc = script("--dataset=mnist", f"--data_dir={tmp_path}/nowhere", f"--model_dir={tmp_path}/r")
-    assert proc.returncode != 0 and "nowhere" in proc.stderr and "error:" in proc.stderr
-    proc = script("--batch_size=abc")
-    assert proc.returncode != 0 and "batch_size" in proc.stderr
-
-
-def test_train_script_refuses_to_clobber_a_run_and_resumes(tmp_path):
-    common = [
-        "--steps=4",
-        "--batch_size=16",
-        "--hidden_channels=4",
-        "--num_blocks=1",
-        "--checkpoint_every=2",
-        "--test_draws=1",
-        "--num_samples=4",
-        "--nojit_compile",
-        "--validation_size=30",
-        "--ema_decay=0.5",
-        f"--model_dir={tmp_path}/r",
-        f"--export_dir={tmp_path}/e",
-    ]
-    first = script(*common)
-    assert first.returncode == 0, first.stderr[-2000:]
-    assert "test bits/dim (17-level pixels)" in first.stdout
-    with open(tmp_path / "r" / "config.json") as f:
-        saved = json.load(f)["config"]  # every flag reaches the config; unset ones take the digits recipe
-    assert (saved["validation_size"], saved["ema_decay"], saved["batch_norm"], saved["l2"]) == (30, 0.5, False, 5e-5)
-    assert saved["dequantization"] == "variational"
-    again = script(*common)
-    assert again.returncode != 0 and "resume" in again.stderr
-    more = script(*[a if not a.startswith("--steps") else "--steps=6" for a in common], "--resume")
-    assert more.returncode == 0, more.stderr[-2000:]
-    with open(tmp_path / "r" / "metrics.json") as f:
-        assert json.load(f)["steps"] == 6

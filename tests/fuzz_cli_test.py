@@ -395,3 +395,19 @@ def test_trainer_resume_from_a_truncated_checkpoint_names_it(places):
     before = sorted(os.listdir(places["truncated"] / "checkpoints"))
     check(Case("trainer_resume_truncated", lambda: trainer.fit(batches, resume=True, verbose=False), ("checkpoint",)))
     assert sorted(os.listdir(places["truncated"] / "checkpoints")) == before
+
+
+def test_the_fixture_run_saved_every_flag_and_resumes(places, tmp_path):
+    """The good path of the same script: every flag reaches config.json (unset ones take the digits
+    recipe) and `--resume` with more steps continues the run."""
+    saved = json.loads((places["run"] / "config.json").read_text())["config"]
+    fields = ("validation_size", "hidden_channels", "batch_norm", "l2")
+    assert tuple(saved[k] for k in fields) == (30, 4, False, 5e-5)
+    assert saved["dequantization"] == "variational" and saved["steps"] == 2
+    run = tmp_path / "run"
+    shutil.copytree(places["run"], run)
+    more = [a for a in TINY if not a.startswith("--steps")]
+    proc = _script("train.py", *more, "--steps=3", "--resume", f"--model_dir={run}", f"--export_dir={tmp_path}/e")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "test bits/dim (17-level pixels)" in proc.stdout
+    assert json.loads((run / "metrics.json").read_text())["steps"] == 3
