@@ -96,7 +96,7 @@ def check_dtype(value: object, what: str, *, allow_none: bool = False) -> tf.DTy
 def check_sizes(values: object, what: str) -> tuple[int, ...]:
     """A non-empty sequence of positive ints (layer widths)."""
     try:
-        sizes = tuple(values) if not isinstance(values, str) else None
+        sizes = tuple(values) if not isinstance(values, (str, bytes)) else None
     except TypeError:
         sizes = None
     if not sizes or not all(is_int(v) and v >= 1 for v in sizes):

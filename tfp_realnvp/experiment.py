@@ -10,6 +10,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfp_realnvp import data as data_lib
+from tfp_realnvp._validation import check_sizes, is_int
 from tfp_realnvp.models import RealNVP
 from tfp_realnvp.training import TrainConfig, Trainer, evaluate, write_json_atomic
 
@@ -109,17 +110,13 @@ class ExperimentConfig:
         known = data_lib.IMAGE_DATASETS + data_lib.TOY_DATASETS
         if self.dataset not in known:
             raise ValueError(f"unknown dataset {self.dataset!r}; choose from {', '.join(known)}")
-        if isinstance(self.hidden_units, (str, bytes)) or not hasattr(self.hidden_units, "__iter__"):
-            raise ValueError(f"`hidden_units` must be a sequence of positive ints, got {self.hidden_units!r}")
-        self.hidden_units = tuple(self.hidden_units)
+        self.hidden_units = check_sizes(self.hidden_units, "`hidden_units`")
         recipe = {**RECIPES["image" if self.is_image else "vector"], **RECIPES.get(self.dataset, {})}
         for key, value in recipe.items():
             if getattr(self, key) is None:
                 setattr(self, key, value)
         for name, rule in _FIELD_RULES.items():
             _check_field(name, getattr(self, name), rule)
-        if not self.hidden_units or not all(_is_int(h) and h >= 1 for h in self.hidden_units):
-            raise ValueError(f"`hidden_units` must be a non-empty sequence of positive ints, got {self.hidden_units!r}")
 
     @property
     def is_image(self):
@@ -129,16 +126,12 @@ class ExperimentConfig:
         return dataclasses.asdict(self)
 
 
-def _is_int(value):
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-
-
 def _is_number(value):
     return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
 
 
-_POSITIVE = ("a positive int", lambda v: _is_int(v) and v >= 1)
-_NON_NEGATIVE = ("an int >= 0", lambda v: _is_int(v) and v >= 0)
+_POSITIVE = ("a positive int", lambda v: is_int(v) and v >= 1)
+_NON_NEGATIVE = ("an int >= 0", lambda v: is_int(v) and v >= 0)
 _BOOL = ("True or False", lambda v: isinstance(v, (bool, np.bool_)))
 _FRACTION = ("a number in [0, 1)", lambda v: _is_number(v) and 0 <= v < 1)
 _PATH_OR_NONE = ("a path or None", lambda v: v is None or isinstance(v, str) and v.strip() != "")
@@ -149,9 +142,9 @@ _FIELD_RULES = {
     ),
     "num_samples": _POSITIVE,
     **dict.fromkeys(("epochs", "warmup_steps", "seed", "eval_every"), _NON_NEGATIVE),
-    "hidden_channels": ("a positive int or None", lambda v: v is None or _is_int(v) and v >= 1),
-    "num_blocks": ("an int >= 0 or None", lambda v: v is None or _is_int(v) and v >= 0),
-    "validation_size": ("an int >= -1 (-1: automatic)", lambda v: _is_int(v) and v >= -1),
+    "hidden_channels": ("a positive int or None", lambda v: v is None or is_int(v) and v >= 1),
+    "num_blocks": ("an int >= 0 or None", lambda v: v is None or is_int(v) and v >= 0),
+    "validation_size": ("an int >= -1 (-1: automatic)", lambda v: is_int(v) and v >= -1),
     **dict.fromkeys(("squeeze_first", "batch_norm", "additive", "mixed_precision", "jit_compile", "resume"), _BOOL),
     **dict.fromkeys(("dropout", "batch_norm_momentum", "ema_decay"), _FRACTION),
     "learning_rate": ("a finite number > 0", lambda v: _is_number(v) and 0 < v < math.inf),
