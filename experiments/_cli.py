@@ -56,6 +56,20 @@ def quiet_tensorflow(argv):
                     print(line, file=sys.stderr)
 
 
+def define_model_check():
+    """`--model` for the scripts that load a run or an export: a check, not a choice."""
+    flags.DEFINE_string(
+        "model", None, "Refuse a run or export that holds another model (realnvp, glow, nice; default: any)"
+    )
+
+
+def check_model(holds: str, source: str):
+    """Fail when `--model` names another model than the one `source` holds."""
+    wanted = flags.FLAGS.model
+    if wanted and wanted != holds:
+        fail(f"--model={wanted}, but {source!r} holds a {holds} model")
+
+
 def error_line(err: BaseException) -> str:
     """One line naming what went wrong (the type too, where the message alone would not say)."""
     if isinstance(err, flags.Error):

@@ -1,4 +1,4 @@
-"""Test bits/dim of a training run (its latest checkpoint) or of an exported SavedModel.
+"""Test bits/dim of a training run (its chosen checkpoint) or of an exported SavedModel, any model.
 
 python experiments/evaluate.py --model_dir=runs/digits
 python experiments/evaluate.py --saved_model=saved_models/digits --dataset=digits
@@ -19,6 +19,7 @@ flags.DEFINE_string("dataset", None, "Dataset to evaluate on (default: the run's
 flags.DEFINE_string("data_dir", None, "Local data folder (default: the run's own; TFDS when absent)")
 flags.DEFINE_integer("test_draws", 4, "Uniform dequantizations averaged", lower_bound=1)
 flags.DEFINE_integer("batch_size", 500, "Evaluation batch size", lower_bound=1)
+_cli.define_model_check()
 
 
 def main(argv):
@@ -33,14 +34,16 @@ def main(argv):
 
     if FLAGS.model_dir:
         flow, config = restore_flow(FLAGS.model_dir)
+        _cli.check_model(config.model, FLAGS.model_dir)
         config.dataset = FLAGS.dataset or config.dataset
         config.data_dir = FLAGS.data_dir or config.data_dir
         config = ExperimentConfig(**config.to_json())  # checks the dataset name
         model, event_shape, levels = flow, tuple(flow.event_shape), flow.pixel_levels or None
     else:
-        from tfp_realnvp.export import load_exported
+        from tfp_realnvp.export import exported_model, load_exported
 
         served = load_exported(FLAGS.saved_model)
+        _cli.check_model(exported_model(served), FLAGS.saved_model)
         config = ExperimentConfig(dataset=FLAGS.dataset, data_dir=FLAGS.data_dir)
         signature = served.signatures["log_prob"]
         model = lambda x: signature(images=x)["log_prob"]  # noqa: E731

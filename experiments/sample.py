@@ -22,6 +22,7 @@ flags.DEFINE_bool("interpolate", False, "Interpolate in latent space between pai
 flags.DEFINE_integer("pairs", 4, "Image pairs to interpolate between", lower_bound=1)
 flags.DEFINE_integer("steps", 8, "Images per interpolation row (both ends included)", lower_bound=2)
 flags.DEFINE_integer("seed", 0, "Sampling seed", lower_bound=0)
+_cli.define_model_check()
 flags.DEFINE_string("out", None, "Output PNG (default <model_dir>/samples_T<temperature>.png)")
 flags.register_validator(
     "temperature", lambda t: math.isfinite(t) and t >= 0, "--temperature must be a finite number >= 0"
@@ -44,9 +45,10 @@ def main(argv):
     from tfp_realnvp import plots
 
     if FLAGS.saved_model:
-        from tfp_realnvp.export import load_exported
+        from tfp_realnvp.export import exported_model, load_exported
 
         served = load_exported(FLAGS.saved_model)
+        _cli.check_model(exported_model(served), FLAGS.saved_model)
         levels = int(served.pixel_levels.numpy())
         if not levels:
             _cli.fail(f"{FLAGS.saved_model!r} holds a vector flow; sample grids are for image flows")
@@ -57,6 +59,7 @@ def main(argv):
         from tfp_realnvp.experiment import load_data, restore_flow
 
         flow, config = restore_flow(FLAGS.model_dir)
+        _cli.check_model(config.model, FLAGS.model_dir)
         levels = flow.pixel_levels
         if not levels:
             _cli.fail("sample grids are for image flows; 2-D runs write panels.png when they train")

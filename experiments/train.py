@@ -1,6 +1,7 @@
-"""Train a Real NVP flow, report test bits/dim, export a SavedModel and write pictures.
+"""Train a flow (Real NVP, Glow or NICE), report test bits/dim, export a SavedModel and write pictures.
 
 python experiments/train.py                                  # digits, the README's main job
+python experiments/train.py --model=glow --num_steps=8       # Glow on digits
 python experiments/train.py --dataset=mnist --data_dir=../shared/data/mnist --num_scales=3
 python experiments/train.py --dataset=moons --steps=3000 --strategy=mirrored --num_cpu_devices=2
 """
@@ -20,19 +21,23 @@ flags.DEFINE_string(
     "dataset", "digits", "digits, mnist, cifar10, celeb_a, moons, eight_gaussians, checkerboard, rings or swiss_roll"
 )
 flags.DEFINE_string("data_dir", None, "Folder with local files (MNIST IDX gz / CIFAR-10 .bin); TFDS when absent")
-flags.DEFINE_integer("num_scales", 2, "Multi-scale levels (images)", lower_bound=1)
+flags.DEFINE_string("model", "realnvp", "The model: realnvp, glow or nice (tfp_realnvp.models.MODELS)")
+flags.DEFINE_integer("num_scales", None, "Multi-scale levels (images; realnvp, glow; default 2)", lower_bound=1)
 flags.DEFINE_integer(
-    "num_blocks", None, "Residual blocks per conditioner (images; default: digits 1, others 2)", lower_bound=0
+    "num_blocks", None, "Residual blocks per conditioner (realnvp images; default: digits 1, others 2)", lower_bound=0
 )
 flags.DEFINE_integer(
     "hidden_channels",
     None,
-    "Conditioner feature maps at the first scale, doubling per scale (default: digits 20, others 32)",
+    "Conditioner feature maps (images; realnvp: at the first scale, doubling per scale, default digits 20, "
+    "others 32; glow: every level, default digits 32, others 64)",
     lower_bound=1,
 )
+flags.DEFINE_integer("num_steps", None, "Glow's steps of flow per level (default 8)", lower_bound=1)
+flags.DEFINE_enum("prior", None, ["logistic", "normal"], "NICE's prior (default logistic, the paper's)")
 flags.DEFINE_bool(
     "squeeze_first",
-    False,
+    None,
     "Each scale's checkerboard couplings on the squeezed grid: same partition, 4x fewer conditioner positions "
     "(images only)",
 )
@@ -42,14 +47,18 @@ flags.DEFINE_enum(
     ["uniform", "variational"],
     "variational: learn the dequantization noise per pixel (Flow++; default: images variational, 2-D uniform)",
 )
-flags.DEFINE_integer("num_couplings", 32, "Couplings (vectors)", lower_bound=1)
-flags.DEFINE_list("hidden_units", ["128", "128"], "MLP conditioner widths (vectors)")
+flags.DEFINE_integer("num_couplings", None, "Couplings (realnvp vectors, default 32; nice, default 4)", lower_bound=1)
+flags.DEFINE_list(
+    "hidden_units",
+    None,
+    "MLP conditioner widths (vectors; nice: all data; default realnvp and glow 128,128, nice 5x1000)",
+)
 flags.DEFINE_float("dropout", None, "Dropout inside the conditioner ResNets while training (default: images 0.2)")
 flags.DEFINE_bool(
     "batch_norm", None, "Moving-average batch norm after every coupling (default: images yes, digits and 2-D no)"
 )
-flags.DEFINE_float("batch_norm_momentum", 0.9, "Running-statistics momentum of the batch norm")
-flags.DEFINE_bool("additive", False, "NICE additive couplings instead of affine")
+flags.DEFINE_float("batch_norm_momentum", None, "Running-statistics momentum of the batch norm (default 0.9)")
+flags.DEFINE_bool("additive", None, "Additive couplings (NICE's) instead of affine (realnvp, glow)")
 flags.DEFINE_integer(
     "batch_size", None, "Global batch size, split across replicas (default: images 64, 2-D 512)", lower_bound=1
 )
@@ -111,7 +120,7 @@ flags.DEFINE_float("temperature", 1.0, "Sampling temperature for the picture")
 
 flags.register_validator(
     "hidden_units",
-    lambda units: bool(units) and all(u.isdigit() and int(u) > 0 for u in units),
+    lambda units: units is None or bool(units) and all(u.isdigit() and int(u) > 0 for u in units),
     "--hidden_units must be a comma-separated list of positive ints, e.g. 128,128",
 )
 for _name in ("temperature", "time_budget", "learning_rate", "clip_norm"):
@@ -174,7 +183,7 @@ def _config_from_flags(config_class):
     """Every flag named like an ExperimentConfig field sets it; a few need converting."""
     values = {f.name: FLAGS[f.name].value for f in dataclasses.fields(config_class) if f.name in FLAGS}
     values.update(
-        hidden_units=tuple(int(h) for h in FLAGS.hidden_units),
+        hidden_units=None if FLAGS.hidden_units is None else tuple(int(h) for h in FLAGS.hidden_units),
         clip_norm=FLAGS.clip_norm or None,
         time_budget=FLAGS.time_budget or None,
         model_dir=FLAGS.model_dir or os.path.join("runs", FLAGS.dataset),

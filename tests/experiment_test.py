@@ -68,7 +68,7 @@ def test_recipes_resolve_by_kind_then_dataset_and_yield_to_explicit_values():
     digits, mnist, moons = (ExperimentConfig(dataset=d) for d in ("digits", "mnist", "moons"))
     assert (digits.hidden_channels, digits.num_blocks, digits.steps, digits.dropout) == (20, 1, 4000, 0.2)
     assert (mnist.hidden_channels, mnist.num_blocks, mnist.steps, mnist.dropout) == (32, 2, 1000, 0.2)
-    assert (moons.batch_norm, moons.decay, moons.hidden_channels) == (False, "cosine", None)
+    assert (moons.batch_norm, moons.decay, moons.hidden_channels) == (False, "cosine", 32)  # RealNVP's default
     assert (digits.warmup_steps, mnist.warmup_steps, moons.warmup_steps) == (0, 0, 300)
     assert ExperimentConfig(dataset="moons", warmup_steps=0).warmup_steps == 0
     assert digits.squeeze_first is mnist.squeeze_first is moons.squeeze_first is False
@@ -80,6 +80,21 @@ def test_recipes_resolve_by_kind_then_dataset_and_yield_to_explicit_values():
     assert (digits.batch_norm, mnist.batch_norm) == (False, True)
     mine = ExperimentConfig(dataset="digits", hidden_channels=8, steps=7, dropout=0.0)
     assert (mine.hidden_channels, mine.num_blocks, mine.steps, mine.dropout) == (8, 1, 7, 0.0)
+
+
+def test_each_model_takes_its_own_options_from_the_recipes_and_its_defaults():
+    glow, nice = ExperimentConfig(model="glow"), ExperimentConfig(model="nice", dataset="moons")
+    assert (glow.hidden_channels, glow.num_steps, glow.num_scales, glow.dequantization) == (32, 8, 2, "variational")
+    assert (glow.num_blocks, glow.dropout, glow.batch_norm, glow.prior) == (None, None, None, None)  # not Glow's
+    assert (nice.num_couplings, nice.hidden_units, nice.prior, nice.steps) == (4, (1000,) * 5, "logistic", 3000)
+    with pytest.raises(ValueError, match="`num_blocks` does not apply to model 'glow'"):
+        ExperimentConfig(model="glow", num_blocks=1)
+    with pytest.raises(ValueError, match="unknown model 'flow'; choose from realnvp, glow, nice"):
+        ExperimentConfig(model="flow")
+    # A run saved before models existed has no `model` field: it is a Real NVP.
+    assert (
+        ExperimentConfig(**{k: v for k, v in ExperimentConfig().to_json().items() if k != "model"}).model == "realnvp"
+    )
 
 
 def test_resume_refuses_a_run_built_with_another_flow_and_writes_nothing(tmp_path):

@@ -100,7 +100,9 @@ for key, path, inputs in json.loads(sys.argv[1]):
         "samples_finite": bool(np.isfinite(m.sample(tf.constant(5), tf.constant(0.5))["samples"].numpy()).all()),
         "event_shape": m.event_shape.numpy().tolist(),
         "pixel_levels": int(m.pixel_levels.numpy()),
-        "metadata": {k: v.numpy().tolist() for k, v in m.metadata().items()},
+        "metadata": {k: v.numpy().decode() if v.dtype == tf.string else v.numpy().tolist()
+                     for k, v in m.metadata().items()},
+        "model": m.model.numpy().decode(),
         "signatures": sorted(sig.keys()),
     }
 print("RESULT" + json.dumps(out))
@@ -141,7 +143,8 @@ def test_export_serves_without_tfp(image_export, vector_export, tmp_path):
         assert got["signatures"] == ["bits_per_dim", "decode", "encode", "log_prob", "sample", "serving_default"]
         levels = LEVELS if key == "image" else 0
         assert got["pixel_levels"] == levels
-        assert got["metadata"] == {"event_shape": event, "pixel_levels": levels, "num_dims": flow.num_dims}
+        meta = {"event_shape": event, "pixel_levels": levels, "num_dims": flow.num_dims, "model": "realnvp"}
+        assert got["metadata"] == meta and got["model"] == "realnvp"
 
 
 def test_metadata_json(image_export, vector_export):

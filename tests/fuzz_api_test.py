@@ -15,9 +15,9 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from tests.fuzz import Case, check
-from tfp_realnvp import RealNVP
+from tfp_realnvp import RealNVP, networks
 from tfp_realnvp import bijectors as bij
-from tfp_realnvp.networks import MLPConditioner, ResNetConditioner
+from tfp_realnvp.networks import GlowConditioner, MLPConditioner, ResNetConditioner, ZeroConvConditioner
 from tfp_realnvp.training import TrainConfig, Trainer, evaluate
 
 tfb = tfp.bijectors
@@ -232,6 +232,16 @@ def traced(fn, spec):
     return tf.function(fn, input_signature=[spec])
 
 
+BAD_ACT_NORM_ARGS = {  # on ActNorm([2])
+    "event_shape": [[0], [2, 2], None, "a", [2.5], [True], [2, 0, 3]],
+    "data_init": ["yes", 1, None],
+    "shift": ["yes", 1, None],
+    "epsilon": [0.0, -1e-6, math.nan, math.inf, "a", True, None],
+    "dtype": [tf.int32, "foo", tf.bool, None],
+    "validate_args": ["yes", None],
+}
+
+
 def bijector_cases():
     mask = bij.checkerboard_mask(4, 4, 1)
     net = ResNetConditioner(1, 4, 1)
@@ -252,6 +262,20 @@ def bijector_cases():
         Case("AffineCoupling-dtype-int32", coupling(dtype=tf.int32), "dtype"),
         Case("AffineCoupling-compute_dtype-int32", coupling(compute_dtype=tf.int32), "compute_dtype"),
         Case("AffineCoupling-validate_args-string", coupling(validate_args="yes"), "validate_args"),
+        *[
+            Case(f"AffineCoupling-scale_fn={value!r}", coupling(scale_fn=value), "scale_fn")
+            for value in ("softplus", "TANH", "", None, 1, True, ("tanh",))
+        ],
+        Case(
+            "AffineCoupling-scale_init-with-sigmoid",
+            coupling(scale_fn="sigmoid", scale_init=0.5),
+            ("scale_init", "scale_fn"),
+        ),
+        Case("AffineCoupling-scale_fn-exp-additive", coupling(scale_fn="exp", additive=True), ("scale_fn", "additive")),
+        *[
+            Case(f"AffineCoupling-scale_init={value!r}", coupling(scale_init=value), "scale_init")
+            for value in (0.0, -1.0, math.nan, math.inf, "1", True, None)
+        ],
         Case(
             "AffineCoupling-conditioner-wrong-grid",
             lambda: coupling_with(lambda x: tf.zeros([tf.shape(x)[0], 4, 4, 2])).forward(zeros(2, 8, 8, 1)),
@@ -367,6 +391,19 @@ def bijector_cases():
         Case("MovingAverageBatchNorm-event_shape-rank2", lambda: bij.MovingAverageBatchNorm([2, 2]), "event_shape"),
         Case("MovingAverageBatchNorm-event_shape-none", lambda: bij.MovingAverageBatchNorm(None), "event_shape"),
         Case("MovingAverageBatchNorm-dtype-int32", lambda: bij.MovingAverageBatchNorm([2], dtype=tf.int32), "dtype"),
+        *[
+            Case(f"ActNorm-{arg}={value!r}", lambda kw={arg: value}: bij.ActNorm(**{"event_shape": [2], **kw}), arg)
+            for arg, values in BAD_ACT_NORM_ARGS.items()
+            for value in values
+        ],
+        Case("ActNorm-inverse-shape", lambda: bij.ActNorm([3]).inverse(zeros(2, 4)), "shape"),
+        Case("ActNorm-forward-shape", lambda: bij.ActNorm([2, 2, 3]).forward(zeros(2, 2, 2, 2)), "shape"),
+        Case("ActNorm-training-inverse-shape", lambda: bij.ActNorm([3]).inverse(zeros(4), training=True), "shape"),
+        Case("ActNorm-training-string", lambda: bij.ActNorm([3]).inverse(zeros(2, 3), training="yes"), "training"),
+        Case("DiagonalScale-event_shape-zero", lambda: bij.DiagonalScale([0]), "event_shape"),
+        Case("DiagonalScale-event_shape-none", lambda: bij.DiagonalScale(None), "event_shape"),
+        Case("DiagonalScale-dtype-int32", lambda: bij.DiagonalScale([2], dtype=tf.int32), "dtype"),
+        Case("DiagonalScale-input-shape", lambda: bij.DiagonalScale([3]).inverse(zeros(2, 4)), "shape"),
         Case("VariationalDequantization-vector", lambda: bij.VariationalDequantization((4,), 17), "event_shape"),
         Case("VariationalDequantization-zero-dim", lambda: bij.VariationalDequantization((0, 4, 1), 17), "event_shape"),
         Case("VariationalDequantization-none", lambda: bij.VariationalDequantization(None, 17), "event_shape"),
@@ -434,6 +471,8 @@ def bijector_cases():
 def network_cases():
     mlp = {"features": 2, "hidden_units": (4,)}
     resnet = {"in_channels": 1, "hidden_channels": 4, "num_blocks": 1}
+    glow = {"in_channels": 1, "hidden_channels": 4}
+    zero_conv = {"in_channels": 1}
     bad = {
         "features": [0, 2.5, "a", True],
         "hidden_units": [(), (0,), 8, (2.5,), ("a",), (True,)],
@@ -446,12 +485,22 @@ def network_cases():
         "dropout": [1.0, -0.1, math.nan, "a"],
     }
     cases = []
-    for cls, good in ((MLPConditioner, mlp), (ResNetConditioner, resnet)):
+    nets = (
+        (MLPConditioner, mlp),
+        (ResNetConditioner, resnet),
+        (GlowConditioner, glow),
+        (ZeroConvConditioner, zero_conv),
+    )
+    for cls, good in nets:
         own = {"num_outputs", "dtype", "seed"} | set(good) | ({"dropout"} if cls is ResNetConditioner else set())
         for arg in sorted(own):
             for value in bad[arg]:
                 call = lambda cls=cls, kw={**good, arg: value}: cls(**kw)  # noqa: E731
                 cases.append(Case(f"{cls.__name__}-{arg}={value!r}", call, arg))
+    for cls, good in nets[2:]:
+        net = cls(**good)
+        for label, x in (("channels", zeros(1, 4, 4, 2)), ("rank", zeros(4, 1))):
+            cases.append(Case(f"{cls.__name__}-input-{label}", lambda n=net, x=x: n(x), ("shape", "[N, H, W, 1]")))
     return cases
 
 
@@ -555,6 +604,16 @@ def test_bad_input_is_refused_clearly(case):
 def test_case_ids_are_unique():
     ids = [c.id for c in CASES]
     assert len(ids) == len(set(ids))
+
+
+# Public names whose arguments nothing checks (building blocks: the conditioners that use them check).
+UNCHECKED = {"WeightNormConv2D", "WeightNormDense", "conv2d_same"}
+
+
+@pytest.mark.parametrize("name", sorted({*bij.__all__, *networks.__all__} - UNCHECKED))
+def test_every_public_bijector_and_network_has_bad_input_cases(name):
+    """A new bijector, mask or conditioner exported without cases here fails this test."""
+    assert any(c.id.startswith(f"{name}-") for c in CASES), f"no bad-input cases for {name}"
 
 
 # ---------------------------------------------------------------------------- good edge cases

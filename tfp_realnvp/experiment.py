@@ -1,6 +1,7 @@
 """One experiment end to end: data -> flow -> training -> test bits/dim -> SavedModel -> pictures."""
 
 import dataclasses
+import inspect
 import json
 import math
 import os
@@ -11,53 +12,43 @@ import tensorflow as tf
 
 from tfp_realnvp import data as data_lib
 from tfp_realnvp._validation import check_sizes, is_int
-from tfp_realnvp.models import RealNVP
+from tfp_realnvp.models import MODELS, Flow
 from tfp_realnvp.training import TrainConfig, Trainer, evaluate, write_json_atomic
 
 __all__ = ["RECIPES", "ExperimentConfig", "build_flow", "load_data", "restore_flow", "run_experiment"]
 
 
-# Defaults that depend on the kind of data, chosen from bench/results (the README's tables).
-# 2-D densities learn best without batch norm, with a cosine learning-rate decay and no L2 (it is
-# a large term next to a 2-nat loss); the 32-coupling vector default trained with a warm-up (moons, seed 0:
-# KL 0.118 with the learning rate at 1e-3 from the first step, 0.007 warmed up over 300 steps). Its
-# couplings now start gentle (RealNVP's docstring), which helps a plain constant-rate Adam loop, but
-# the warm-up and the decay still lower the final KL (bench/README.md, "2-D under a plain training loop").
-# Images keep the paper's batch norm and L2; the 842k-parameter model overfits 1,350 digits within
-# ~400 steps, which conditioner dropout and evaluating a moving average of the weights push back to
-# ~1,000 steps. Digits (a dataset's entry refines its kind's):
-# a 177k-parameter model (20 feature maps, 1 residual block) scores ~0.02 bits/dim better at the
-# validation choice than the 842k one on two seeds (2.050 / 2.088 vs 2.077 / 2.101), chosen at
-# steps 3000-3800, and runs 2.5x more steps per second. Learned (variational) dequantization takes
-# digits to 1.983 / 2.004; dropping the batch norm then removes the evaluation noise of its running
-# statistics (test bits/dim jumped by up to 0.15 between evaluations): 1.980 / 1.972. On MNIST
-# (bench_mnist's squeeze_first model, 600 s) learned dequantization took 1.607 to 1.534 bits/dim.
+# Defaults that depend on the kind of data ("image" or "vector"), refined by the dataset's own entry
+# (e.g. digits); a model's name (a key of MODELS) nests what applies to that model alone. Their
+# reasons are measured in bench/README.md ("Why the recipes"). In short: 2-D densities learn best
+# without batch norm, with a warm-up and cosine decay and no L2; images keep Real NVP's batch norm
+# and L2, conditioner dropout and a moving average of the weights against overfitting, and learned
+# dequantization; digits train a smaller Real NVP (20 feature maps, 1 residual block) for longer.
 RECIPES = {
     "image": dict(
-        hidden_channels=32,
-        num_blocks=2,
-        batch_norm=True,
         batch_size=64,
         steps=1000,
         decay="none",
         warmup_steps=0,
         l2=5e-5,
-        dropout=0.2,
         ema_decay=0.999,
-        dequantization="variational",
+        realnvp=dict(hidden_channels=32, num_blocks=2, batch_norm=True, dropout=0.2, dequantization="variational"),
+        glow=dict(dequantization="variational"),
     ),
     "vector": dict(
-        batch_norm=False,
         batch_size=512,
         steps=3000,
         decay="cosine",
         warmup_steps=300,
         l2=0.0,
-        dropout=0.0,
         ema_decay=0.0,
-        dequantization="uniform",
+        realnvp=dict(batch_norm=False, dropout=0.0),
     ),
-    "digits": dict(hidden_channels=20, num_blocks=1, steps=4000, batch_norm=False),
+    "digits": dict(
+        steps=4000,
+        realnvp=dict(hidden_channels=20, num_blocks=1, batch_norm=False),
+        glow=dict(hidden_channels=32, num_steps=8),
+    ),
 }
 
 
@@ -68,18 +59,22 @@ class ExperimentConfig:
 
     dataset: str = "digits"
     data_dir: str | None = None
-    # model
-    num_scales: int = 2
+    model: str = "realnvp"  # a key of tfp_realnvp.models.MODELS
+    # The model's options: None takes the recipe's value, else the model's own default. A field the
+    # model's constructor does not take stays None (setting it is an error).
+    num_scales: int | None = None
     num_blocks: int | None = None
     hidden_channels: int | None = None
-    squeeze_first: bool = False  # checkerboard couplings on the squeezed grid (images; RealNVP's `squeeze_first`)
-    dequantization: str | None = None  # "uniform" or "variational" (images; RealNVP's `dequantization`)
+    squeeze_first: bool | None = None  # checkerboard couplings on the squeezed grid (RealNVP's `squeeze_first`)
+    dequantization: str | None = None  # "uniform" or "variational" (images)
     dropout: float | None = None
-    num_couplings: int = 32
-    hidden_units: tuple = (128, 128)
+    num_couplings: int | None = None
+    hidden_units: tuple | None = None
+    num_steps: int | None = None  # Glow's steps of flow per level
+    prior: str | None = None  # NICE's "logistic" or "normal"
     batch_norm: bool | None = None
-    batch_norm_momentum: float = 0.9
-    additive: bool = False
+    batch_norm_momentum: float | None = None
+    additive: bool | None = None
     mixed_precision: bool = False  # conditioners in float16 on GPUs (bfloat16 on CPUs); log-dets, loss in float32
     # training
     batch_size: int | None = None
@@ -110,13 +105,32 @@ class ExperimentConfig:
         known = data_lib.IMAGE_DATASETS + data_lib.TOY_DATASETS
         if self.dataset not in known:
             raise ValueError(f"unknown dataset {self.dataset!r}; choose from {', '.join(known)}")
-        self.hidden_units = check_sizes(self.hidden_units, "`hidden_units`")
-        recipe = {**RECIPES["image" if self.is_image else "vector"], **RECIPES.get(self.dataset, {})}
+        if self.model not in MODELS:
+            raise ValueError(f"unknown model {self.model!r}; choose from {', '.join(MODELS)}")
+        if self.hidden_units is not None:
+            self.hidden_units = check_sizes(self.hidden_units, "`hidden_units`")
+        takes = model_options(self.model)
+        for name in MODEL_FIELDS - takes:
+            if getattr(self, name) is not None:
+                raise ValueError(
+                    f"`{name}` does not apply to model {self.model!r} (its options: {', '.join(sorted(takes))})"
+                )
+        recipe = {}  # the dataset's entry refines its kind's; a model's own values refine both
+        for layer in (RECIPES["image" if self.is_image else "vector"], RECIPES.get(self.dataset, {})):
+            recipe.update({k: v for k, v in layer.items() if k not in MODELS}, **layer.get(self.model, {}))
         for key, value in recipe.items():
             if getattr(self, key) is None:
                 setattr(self, key, value)
+        defaults = inspect.signature(MODELS[self.model]).parameters
+        for name in takes:
+            if getattr(self, name) is None:
+                setattr(self, name, defaults[name].default)
+        if isinstance(self.hidden_units, list):
+            self.hidden_units = tuple(self.hidden_units)
         for name, rule in _FIELD_RULES.items():
-            _check_field(name, getattr(self, name), rule)
+            value = getattr(self, name)
+            if not (name in MODEL_FIELDS and value is None):
+                _check_field(name, value, rule)
 
     @property
     def is_image(self):
@@ -135,15 +149,16 @@ _NON_NEGATIVE = ("an int >= 0", lambda v: is_int(v) and v >= 0)
 _BOOL = ("True or False", lambda v: isinstance(v, (bool, np.bool_)))
 _FRACTION = ("a number in [0, 1)", lambda v: _is_number(v) and 0 <= v < 1)
 _PATH_OR_NONE = ("a path or None", lambda v: v is None or isinstance(v, str) and v.strip() != "")
-# Field -> (what it must be, test). The image-only fields stay None for vector data (no recipe sets them).
+# Field -> (what it must be, test). A model option that the model does not take stays None.
 _FIELD_RULES = {
     **dict.fromkeys(
-        ("num_scales", "num_couplings", "batch_size", "steps", "checkpoint_every", "log_every", "test_draws"), _POSITIVE
+        ("num_scales", "num_couplings", "num_steps", "batch_size", "steps", "checkpoint_every", "log_every"), _POSITIVE
     ),
+    "test_draws": _POSITIVE,
     "num_samples": _POSITIVE,
     **dict.fromkeys(("epochs", "warmup_steps", "seed", "eval_every"), _NON_NEGATIVE),
-    "hidden_channels": ("a positive int or None", lambda v: v is None or is_int(v) and v >= 1),
-    "num_blocks": ("an int >= 0 or None", lambda v: v is None or is_int(v) and v >= 0),
+    "hidden_channels": _POSITIVE,
+    "num_blocks": _NON_NEGATIVE,
     "validation_size": ("an int >= -1 (-1: automatic)", lambda v: is_int(v) and v >= -1),
     **dict.fromkeys(("squeeze_first", "batch_norm", "additive", "mixed_precision", "jit_compile", "resume"), _BOOL),
     **dict.fromkeys(("dropout", "batch_norm_momentum", "ema_decay"), _FRACTION),
@@ -156,10 +171,27 @@ _FIELD_RULES = {
         lambda v: v is None or _is_number(v) and 0 < v < math.inf,
     ),
     "dequantization": ("'uniform' or 'variational'", lambda v: v in ("uniform", "variational")),
+    "prior": ("'logistic' or 'normal'", lambda v: v in ("logistic", "normal")),
     "decay": ("'none' or 'cosine'", lambda v: v in ("none", "cosine")),
     "model_dir": ("a non-empty path", lambda v: isinstance(v, str) and v.strip() != ""),
     **dict.fromkeys(("data_dir", "export_dir"), _PATH_OR_NONE),
 }
+
+
+# The config fields that are some registered model's constructor arguments; `seed` is every model's.
+MODEL_FIELDS = frozenset(
+    f.name
+    for f in dataclasses.fields(ExperimentConfig)
+    if f.name != "seed" and any(f.name in inspect.signature(m).parameters for m in MODELS.values())
+)
+
+
+def model_options(model: str, image: bool | None = None) -> frozenset:
+    """The config fields that model `model`'s constructor takes (`image` True / False: those that
+    shape its flows of images / vectors)."""
+    cls = MODELS[model]
+    names = frozenset(inspect.signature(cls).parameters) if image is None else cls.options(image)
+    return MODEL_FIELDS & names
 
 
 def _check_field(name, value, rule):
@@ -197,24 +229,16 @@ def load_data(config: ExperimentConfig) -> Data:
     return Data(images.train[:-n_val], images.test, images.levels, images.train[-n_val:])
 
 
-def build_flow(config: ExperimentConfig, event_shape, levels) -> RealNVP:
-    # The image-only sizes stay None for vector data (no recipe sets them): RealNVP's defaults.
-    sizes = {k: getattr(config, k) for k in ("num_blocks", "hidden_channels") if getattr(config, k) is not None}
-    return RealNVP(
+def build_flow(config: ExperimentConfig, event_shape, levels) -> Flow:
+    """`MODELS[config.model]` for data of `event_shape` (with `levels` pixel levels, or None),
+    built with the config's options for that model."""
+    options = {name: getattr(config, name) for name in model_options(config.model)}
+    return MODELS[config.model](
         event_shape=event_shape,
         pixel_levels=levels,
-        num_scales=config.num_scales,
-        **sizes,
-        squeeze_first=config.squeeze_first,
-        dequantization=config.dequantization,
-        num_couplings=config.num_couplings,
-        hidden_units=config.hidden_units,
-        dropout=config.dropout,
-        batch_norm=config.batch_norm,
-        batch_norm_momentum=config.batch_norm_momentum,
-        additive=config.additive,
         compute_dtype=_mixed_dtype() if config.mixed_precision else None,
         seed=config.seed,
+        **options,
     )
 
 
@@ -258,7 +282,7 @@ def _restore(checkpoint, path, what):
         raise ValueError(f"{what} checkpoint {path!r} cannot be read (truncated or corrupt?): {err}") from err
 
 
-def restore_flow(model_dir: str, which: str = "best") -> tuple[RealNVP, ExperimentConfig]:
+def restore_flow(model_dir: str, which: str = "best") -> tuple[Flow, ExperimentConfig]:
     """Rebuild the flow from `model_dir/config.json` and load a checkpoint: `which="best"` (the
     validation-chosen weights, which are also the exported ones; the latest when the run kept no
     best) or `"latest"`."""
@@ -277,12 +301,9 @@ def restore_flow(model_dir: str, which: str = "best") -> tuple[RealNVP, Experime
     return flow, config
 
 
-# What a checkpoint's weights depend on, by the kind of data: a resume must rebuild the same flow.
-_MODEL_FIELDS = ("dataset", "batch_norm", "batch_norm_momentum", "additive", "mixed_precision")
-_IMAGE_FIELDS = ("num_scales", "num_blocks", "hidden_channels", "squeeze_first", "dequantization", "dropout")
-_VECTOR_FIELDS = ("num_couplings", "hidden_units")
-# Recipe-resolved training fields a resume must keep for the run to continue exactly (the schedule).
-_SCHEDULE_FIELDS = ("warmup_steps",)
+# What a checkpoint's weights depend on besides the model's options: a resume must rebuild the same
+# flow. And the recipe-resolved training fields a resume must keep for the run to continue exactly.
+_RUN_FIELDS = ("dataset", "model", "mixed_precision", "warmup_steps")
 
 
 def _flag_value(value):
@@ -292,13 +313,13 @@ def _flag_value(value):
 def _check_resumable(config: ExperimentConfig):
     """Refuse (before anything is written) to resume a run whose saved flow or schedule differs
     from `config`'s, e.g. a run made before the defaults changed: naming the fields beats a failed
-    restore or a silently different run. Only the fields of the run's kind count (a digits run
-    ignores the vector flows' `num_couplings`)."""
+    restore or a silently different run. The fields compared are `_RUN_FIELDS` and the model's
+    options for the run's kind of data (a digits run ignores Real NVP's vector `num_couplings`)."""
     run = _saved_run(config.model_dir)
     if run is None:
         raise FileNotFoundError(f"`resume`: {config.model_dir!r} holds no run (config.json) to resume")
     saved = run["config"]
-    fields = _MODEL_FIELDS + (_IMAGE_FIELDS if saved.is_image else _VECTOR_FIELDS) + _SCHEDULE_FIELDS
+    fields = _RUN_FIELDS + tuple(sorted(model_options(saved.model, saved.is_image)))
     changed = [k for k in fields if getattr(saved, k) != getattr(config, k)]
     if changed:
         was = ", ".join(f"{k}={getattr(saved, k)!r} (now {getattr(config, k)!r})" for k in changed)
@@ -400,6 +421,7 @@ def run_experiment(config: ExperimentConfig, strategy=None, data: Data | None = 
     chosen = history.get("best", final)
     metrics = {
         "dataset": config.dataset,
+        "model": config.model,
         "steps": trainer.current_step,
         "wall_seconds": time.perf_counter() - start,
         "train_seconds": final["train_seconds"],

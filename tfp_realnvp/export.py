@@ -1,4 +1,4 @@
-"""Export a trained Real NVP flow as a self-contained SavedModel (no TFP or tfp_realnvp needed to serve it).
+"""Export a trained flow (any registered model) as a SavedModel that serves with TensorFlow alone.
 
 `export_saved_model(flow, export_dir)` writes these signatures (`D` is the flow's dtype, float32
 unless the flow is float64; `[N, *event]` is a batch of events):
@@ -11,10 +11,11 @@ unless the flow is float64; `[N, *event]` is a batch of events):
 
 The loaded object (`tf.saved_model.load(export_dir)` or `load_exported`) also has the same
 functions as attributes (`loaded.log_prob(images)` returns the same dict), the metadata
-`loaded.event_shape` (int32 vector) and `loaded.pixel_levels` (int32 scalar, 0 for vector
-flows) as non-trainable variables, `loaded.metadata()` (a dict of those plus `num_dims`), and
-the export directory holds `tfp_realnvp.json` (event shape, pixel levels, dims, dtype, parameter
-counts). Everything runs in inference mode (batch norm uses its running statistics).
+`loaded.event_shape` (int32 vector), `loaded.pixel_levels` (int32 scalar, 0 for vector
+flows) and `loaded.model` (string: the model's name in `tfp_realnvp.models.MODELS`, or its class
+name) as non-trainable variables, `loaded.metadata()` (a dict of those plus `num_dims`), and the
+export directory holds `tfp_realnvp.json` (model, event shape, pixel levels, dims, dtype,
+parameter counts). Everything runs in inference mode (batch norm uses its running statistics).
 
 Inside the signatures, invalid inputs raise `tf.errors.InvalidArgumentError` with these messages:
 "Shape of tensor images [2,8,8,3] is not compatible with expected shape [?,8,8,1]" (same for
@@ -58,10 +59,17 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-__all__ = ["METADATA_FILENAME", "check_export_dir", "export_saved_model", "load_exported"]
+__all__ = [
+    "METADATA_FILENAME",
+    "check_export_dir",
+    "export_saved_model",
+    "exported_model",
+    "load_exported",
+    "model_name",
+]
 
 METADATA_FILENAME = "tfp_realnvp.json"
-_FORMAT_VERSION = 1
+_FORMAT_VERSION = 2  # 2: the `model` name
 
 
 # ---------------------------------------------------------------------------- in-graph checks
@@ -114,12 +122,13 @@ class _ServedFlow(tf.Module):
     SavedModel holds plain TF objects and loads without `tfp_realnvp` or TFP installed.
     """
 
-    def __init__(self, flow: Any, event_shape: tuple[int, ...], pixel_levels: int, num_dims: int):
+    def __init__(self, flow: Any, event_shape: tuple[int, ...], pixel_levels: int, num_dims: int, model: str):
         super().__init__(name="realnvp_export")
         dtype = tf.as_dtype(flow.dtype)
         self._variables = list(flow.variables)
         self.event_shape = tf.Variable(list(event_shape), dtype=tf.int32, trainable=False, name="event_shape")
         self.pixel_levels = tf.Variable(pixel_levels, dtype=tf.int32, trainable=False, name="pixel_levels")
+        self.model = tf.Variable(model, dtype=tf.string, trainable=False, name="model")
         batch = tf.TensorShape([None, *event_shape])
         images_spec = tf.TensorSpec(batch, dtype, name="images")
         latents_spec = tf.TensorSpec(batch, dtype, name="latents")
@@ -156,6 +165,7 @@ class _ServedFlow(tf.Module):
                 "event_shape": tf.constant(event_shape, tf.int32),
                 "pixel_levels": tf.constant(pixel_levels, tf.int32),
                 "num_dims": tf.constant(num_dims, tf.int32),
+                "model": tf.constant(model),
             }
 
         # No autograph: the flow has no tensor-dependent Python control flow, and tracing is faster.
@@ -180,6 +190,13 @@ class _ServedFlow(tf.Module):
             "encode": self.encode,
             "decode": self.decode,
         }
+
+
+def model_name(flow: Any) -> str:
+    """The flow's name in `tfp_realnvp.models.MODELS`, else its class name."""
+    from tfp_realnvp.models import MODELS
+
+    return next((name for name, cls in MODELS.items() if type(flow) is cls), type(flow).__name__)
 
 
 def _flow_metadata(flow: Any) -> tuple[tuple[int, ...], int, int, tf.DType]:
@@ -269,11 +286,12 @@ def export_saved_model(flow: Any, export_dir: str | os.PathLike, *, overwrite: b
     old_dir = os.path.join(parent, f".{base}.old-{token}")
     moved_aside = False
     try:
-        module = _ServedFlow(flow, event_shape, pixel_levels, num_dims)
+        module = _ServedFlow(flow, event_shape, pixel_levels, num_dims, model_name(flow))
         tf.saved_model.save(module, tmp_dir, signatures=module.signatures())
         info = {
             "format": "tfp_realnvp.export",
             "format_version": _FORMAT_VERSION,
+            "model": model_name(flow),
             "event_shape": list(event_shape),
             "pixel_levels": pixel_levels,
             "num_dims": num_dims,
@@ -302,6 +320,12 @@ def export_saved_model(flow: Any, export_dir: str | os.PathLike, *, overwrite: b
     if moved_aside:
         _remove(old_dir)
     return export_dir
+
+
+def exported_model(loaded: Any) -> str:
+    """The model name a loaded export holds ("realnvp" for exports written before the name was kept)."""
+    model = getattr(loaded, "model", None)
+    return model.numpy().decode() if model is not None else "realnvp"
 
 
 def load_exported(export_dir: str | os.PathLike) -> Any:

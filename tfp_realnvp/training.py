@@ -14,7 +14,7 @@ import tf_keras
 from absl import logging
 
 from tfp_realnvp._validation import check_bool, check_int, check_number, check_positive_int, check_seed
-from tfp_realnvp.bijectors import MovingAverageBatchNorm, TrainingCall
+from tfp_realnvp.bijectors import TrainingCall
 from tfp_realnvp.optim import FusedAdam
 
 __all__ = [
@@ -192,14 +192,15 @@ class Trainer:
     def _make_train_step(self):
         grads_fn = self._local_grads
         replicas = self.strategy.num_replicas_in_sync
-        synced_batch_norm = any(isinstance(m, MovingAverageBatchNorm) for m in self.flow.submodules)
-        if self.config.jit_compile and replicas > 1 and synced_batch_norm:
-            # The synchronized batch norm all-reduces inside the forward pass, which XLA on CPU
-            # rejects here ("collective ... expected type"): those steps run as plain graphs.
+        synced = sorted({type(m).__name__ for m in self.flow.submodules if getattr(m, "syncs_replicas", False)})
+        if self.config.jit_compile and replicas > 1 and synced:
+            # Batch norm's statistics and ActNorm's initialisation all-reduce inside the forward
+            # pass, which XLA rejects here (CPU: "collective ... expected type", or a resource on
+            # another device): those steps run as plain graphs.
             logging.warning(
-                "jit_compile is ignored with %d replicas: synchronized batch norm needs "
-                "cross-replica collectives inside the step (build the flow with batch_norm=False to use XLA)",
+                "jit_compile is ignored with %d replicas: %s need cross-replica collectives inside the step",
                 replicas,
+                " and ".join(synced),
             )
         elif self.config.jit_compile:
             grads_fn = tf.function(grads_fn, jit_compile=True)  # the gradient all-reduce stays outside XLA
@@ -223,8 +224,11 @@ class Trainer:
             self.step.assign_add(1)
             if self.averages:
                 # tf.train.ExponentialMovingAverage's warm-up: short runs are not dominated by the init.
+                # The average starts from the weights after the first step, which hold any
+                # data-dependent initialisation (ActNorm) made in that step.
                 t = tf.cast(self.step, tf.float64)
                 decay = tf.minimum(tf.constant(self.config.ema_decay, tf.float64), (1.0 + t) / (10.0 + t))
+                decay = tf.where(t > 1.0, decay, tf.zeros_like(decay))
                 for average, v in zip(self.averages, self.variables):
                     d = tf.cast(decay, v.dtype)
                     average.assign(d * average + (1.0 - d) * v)

@@ -28,14 +28,14 @@ MASKS = {
 BATCHES = [(), (3,), (2, 2)]
 
 
-def make_coupling(kind, parity, dtype, additive=False, seed=0):
+def make_coupling(kind, parity, dtype, additive=False, seed=0, scale_fn="tanh"):
     mask = MASKS[kind](parity)
     k = 1 if additive else 2
     if mask.ndim == 3:
         net = ResNetConditioner(IMAGE[-1], hidden_channels=8, num_blocks=1, num_outputs=k, dtype=dtype, seed=seed)
     else:
         net = MLPConditioner(VECTOR[0], hidden_units=(16, 16), num_outputs=k, dtype=dtype, seed=seed)
-    return AffineCoupling(mask, net, additive=additive, dtype=dtype), mask.shape
+    return AffineCoupling(mask, net, additive=additive, dtype=dtype, scale_fn=scale_fn), mask.shape
 
 
 def perturb(coupling, dtype, scale=0.3, seed=1):
@@ -106,6 +106,50 @@ def test_log_scale_is_bounded_by_learned_scale():
     assert np.all(np.abs(ldj) <= n_unmasked * 1.0 + 1e-9)
 
 
+@pytest.mark.parametrize("scale_fn", ["sigmoid", "exp"])
+@pytest.mark.parametrize("kind", ["checkerboard", "channel", "alternating"])
+def test_sigmoid_and_exp_scales_exact_inverse_and_log_det(kind, scale_fn):
+    coupling, event = make_coupling(kind, 1, tf.float64, scale_fn=scale_fn)
+    assert coupling.scale is None
+    assert len(coupling.trainable_variables) == len(coupling.conditioner.trainable_variables)
+    perturb(coupling, tf.float64)
+    x = tf.random.stateless_normal([3, *event], seed=[1, 2], dtype=tf.float64)
+    y = check_bijector(coupling, x, event, atol=1e-8)
+    assert float(tf.reduce_max(tf.abs(y - x))) > 1e-3
+
+
+def _constant_conditioner(s_raw, t):
+    return lambda h: tf.concat([tf.fill(tf.shape(h), s_raw), tf.fill(tf.shape(h), t)], -1)
+
+
+@pytest.mark.parametrize("s_raw", [-1000.0, -1.5, 0.0, 2.0, 1000.0])
+def test_scale_fn_formulas(s_raw):
+    mask = alternating_mask(4)
+    y = tf.constant([[1.0, -2.0, 3.0, 0.5]], tf.float64)
+    t = 0.25
+    free = (1 - mask).astype(bool)
+    log_multiplier = {  # log of the data -> latent multiplier of the transformed units
+        "sigmoid": -np.logaddexp(0.0, -(s_raw + 2.0)),  # log sigmoid(s_raw + 2), finite at -1000 too
+        "exp": -s_raw,
+        "tanh": -np.tanh(s_raw),
+    }
+    for scale_fn, log_m in log_multiplier.items():
+        if scale_fn == "exp" and abs(s_raw) > 100:
+            continue  # exp(1000) overflows float64, as it should for an unbounded scale
+        coupling = AffineCoupling(mask, _constant_conditioner(s_raw, t), dtype=tf.float64, scale_fn=scale_fn)
+        x = coupling.inverse(y)
+        ildj = coupling.inverse_log_det_jacobian(y, event_ndims=1)
+        np.testing.assert_allclose(x.numpy()[0, free], (y.numpy()[0, free] - t) * np.exp(log_m), rtol=1e-12)
+        np.testing.assert_array_equal(x.numpy()[0, ~free], y.numpy()[0, ~free])
+        np.testing.assert_allclose(ildj, [free.sum() * log_m], rtol=1e-12, atol=1e-12)
+    # The default is the explicit "tanh", bit for bit.
+    net = _constant_conditioner(s_raw, t)
+    np.testing.assert_array_equal(
+        AffineCoupling(mask, net, dtype=tf.float64).forward(y),
+        AffineCoupling(mask, net, dtype=tf.float64, scale_fn="tanh").forward(y),
+    )
+
+
 def test_errors_name_the_problem():
     net = MLPConditioner(4, (8,))
     with pytest.raises(ValueError, match="only 0s and 1s"):
@@ -120,6 +164,15 @@ def test_errors_name_the_problem():
         checkerboard_mask(4, 4, 1, parity=2)
     with pytest.raises(ValueError, match="even number of channels"):
         channel_mask(4, 4, 3)
+    for bad in ("softplus", None, 1, "TANH"):
+        with pytest.raises(ValueError, match="scale_fn"):
+            AffineCoupling(alternating_mask(4), net, scale_fn=bad)
+    with pytest.raises(ValueError, match="scale_init"):
+        AffineCoupling(alternating_mask(4), net, scale_fn="sigmoid", scale_init=0.5)
+    with pytest.raises(ValueError, match="scale_fn"):
+        AffineCoupling(alternating_mask(4), net, scale_fn="exp", additive=True)
+    with pytest.raises(ValueError, match="scale_init"):
+        AffineCoupling(alternating_mask(4), net, scale_init="1")
     coupling = AffineCoupling(alternating_mask(4), net)
     with pytest.raises(ValueError, match="does not end in the event shape"):
         coupling.forward(tf.zeros([2, 5]))

@@ -14,7 +14,7 @@ from tfp_realnvp.bijectors import (
     channel_mask,
     squeezed_checkerboard_mask,
 )
-from tfp_realnvp.models import realnvp as realnvp_module
+from tfp_realnvp.models import flow as flow_module
 
 tfd = tfp.distributions
 SHARED = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "data")
@@ -203,7 +203,7 @@ def test_draw_samples_compiles_once_for_any_count_and_temperature():
 def test_draw_samples_in_chunks_keeps_counts_seeds_and_one_trace():
     flow = tiny(pixel_levels=17)
     # The widest conditioner activation is the first scale's: 8 x 8 positions x 4 maps.
-    assert flow.sample_chunk_size == realnvp_module._SAMPLE_CHUNK_FLOATS // (8 * 8 * 4)
+    assert flow.sample_chunk_size == flow_module._SAMPLE_CHUNK_FLOATS // (8 * 8 * 4)
     flow.draw_samples(3, seed=(1, 2))
     flow.sample_chunk_size = 5  # drops the function traced with the old size
     for n in (0, 1, 5, 6, 12):

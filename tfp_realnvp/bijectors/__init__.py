@@ -1,5 +1,6 @@
 """Real NVP bijectors: coupling, squeeze, batch norm, pixel preprocessing, dequantization and composites."""
 
+from tfp_realnvp.bijectors.act_norm import ActNorm
 from tfp_realnvp.bijectors.affine_coupling import (
     AffineCoupling,
     alternating_mask,
@@ -9,6 +10,7 @@ from tfp_realnvp.bijectors.affine_coupling import (
     squeezed_checkerboard_mask,
 )
 from tfp_realnvp.bijectors.composition import FactorOut, FlowChain
+from tfp_realnvp.bijectors.diagonal_scale import DiagonalScale
 from tfp_realnvp.bijectors.invertible_linear import InvertibleLinear
 from tfp_realnvp.bijectors.moving_average_batch_norm import MovingAverageBatchNorm
 from tfp_realnvp.bijectors.one_pass import OnePassBijector, TrainingCall
@@ -17,7 +19,9 @@ from tfp_realnvp.bijectors.squeeze import Squeeze
 from tfp_realnvp.bijectors.variational_dequantization import VariationalDequantization
 
 __all__ = [
+    "ActNorm",
     "AffineCoupling",
+    "DiagonalScale",
     "FactorOut",
     "FlowChain",
     "InvertibleLinear",

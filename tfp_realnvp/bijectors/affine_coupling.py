@@ -5,7 +5,7 @@ import inspect
 import numpy as np
 import tensorflow as tf
 
-from tfp_realnvp._validation import check_bool, check_dtype, check_int, check_positive_int
+from tfp_realnvp._validation import check_bool, check_dtype, check_int, check_number, check_positive_int
 from tfp_realnvp.bijectors.one_pass import (
     OnePassBijector,
     batch_shape_tensor,
@@ -22,6 +22,8 @@ __all__ = [
     "half_mask",
     "squeezed_checkerboard_mask",
 ]
+
+SCALE_FNS = ("tanh", "sigmoid", "exp")
 
 
 def checkerboard_mask(height: int, width: int, channels: int, parity: int = 0) -> np.ndarray:
@@ -119,11 +121,24 @@ class AffineCoupling(OnePassBijector):
         inverse:  x = b * y + (1 - b) * (y - t) * exp(-s),  (s, t) from NN(b * y)
         log|det J_forward| = sum over the event of (1 - b) * s
 
-    `b * x == b * y`, so both directions evaluate the conditioner on the same input. The
-    log-scale is bounded as in the paper: `s = scale * tanh(s_raw)` with `scale` a learned
-    per-channel multiplier (`self.scale`, initialised to `scale_init`, 1 by default: each
-    coupling starts able to scale a unit by up to e^±scale_init). With `additive=True` the layer
-    is NICE's additive coupling `y = b * x + (1 - b) * (x + t)` and the log-det is exactly 0.
+    `b * x == b * y`, so both directions evaluate the conditioner on the same input. How the
+    log-scale `s` comes from the conditioner's raw output `s_raw` is `scale_fn`:
+
+      * `"tanh"` (default, Real NVP): bounded as in the paper, `s = scale * tanh(s_raw)` with
+        `scale` a learned per-channel multiplier (`self.scale`, initialised to `scale_init`, 1
+        by default: each coupling starts able to scale a unit by up to e^±scale_init).
+      * `"sigmoid"` (Glow): in the data -> latent direction the transformed units are multiplied
+        by `sigmoid(s_raw + 2)`, i.e. `s = -log sigmoid(s_raw + 2) = softplus(-s_raw - 2) >= 0`
+        (computed stably; 0.127 at `s_raw = 0`). No `scale` variable (`self.scale` is None).
+      * `"exp"`: unbounded, `s = s_raw`; no `scale` variable. With a zero-initialised
+        conditioner on a channel mask this is a learned conditional Gaussian N(t, exp(s)^2) for
+        the transformed units given the others (Glow's prior at a split), written as a bijector
+        onto a standard normal.
+
+    `scale_init` applies to `"tanh"` only: another value with another `scale_fn` is refused.
+    With `additive=True` the layer is NICE's additive coupling `y = b * x + (1 - b) * (x + t)`
+    and the log-det is exactly 0; it has no log-scale, so only the default `scale_fn` is
+    accepted with it.
 
     The conditioner is any callable mapping `[N, *event_shape]` to `[N, *event_shape[:-1],
     k * C]` with `k = 1` (additive: t) or `k = 2` (raw s, then t), `C = event_shape[-1]`.
@@ -164,14 +179,23 @@ class AffineCoupling(OnePassBijector):
         scale_init=1.0,
         validate_args=False,
         name="affine_coupling",
+        scale_fn="tanh",
     ):
         parameters = dict(locals())
         mask = _check_mask(mask)
         if not callable(conditioner):
             raise TypeError(f"`conditioner` must be callable, got {type(conditioner).__name__}")
-        if not scale_init > 0:
-            raise ValueError(f"`scale_init` must be positive, got {scale_init!r}")
+        scale_init = check_number(scale_init, "`scale_init`", 0.0, low_open=True)
         additive = check_bool(additive, "`additive`")
+        if not isinstance(scale_fn, str) or scale_fn not in SCALE_FNS:
+            raise ValueError(f"`scale_fn` must be one of {', '.join(map(repr, SCALE_FNS))}, got {scale_fn!r}")
+        if scale_fn != "tanh" and scale_init != 1.0:
+            raise ValueError(
+                f"`scale_init` applies to `scale_fn`='tanh' only (the learned bound), got scale_init={scale_init!r} "
+                f"with scale_fn={scale_fn!r}"
+            )
+        if scale_fn != "tanh" and additive:
+            raise ValueError(f"an additive coupling has no log-scale: `scale_fn`={scale_fn!r} needs additive=False")
         dtype = check_dtype(dtype, "`dtype`")
         compute_dtype = check_dtype(compute_dtype, "`compute_dtype`", allow_none=True)
         with tf.name_scope(name) as scope_name:
@@ -180,10 +204,11 @@ class AffineCoupling(OnePassBijector):
             self.conditioner = conditioner
             self._conditioner_keywords = _keywords(conditioner) & {"training", "seed", "example_offset"}
             self.additive = bool(additive)
+            self.scale_fn = scale_fn
             self.compute_dtype = tf.as_dtype(compute_dtype or dtype)
             self.scale = (
                 None
-                if additive
+                if additive or scale_fn != "tanh"
                 else tf.Variable(tf.fill([mask.shape[-1]], tf.constant(scale_init, dtype)), name="scale")
             )
             super().__init__(
@@ -215,7 +240,13 @@ class AffineCoupling(OnePassBijector):
         if self.additive:
             return None, out * inv_mask
         s_raw, t = tf.split(out, 2, axis=-1)
-        return self.scale * tf.tanh(s_raw) * inv_mask, t * inv_mask
+        if self.scale_fn == "tanh":
+            s = self.scale * tf.tanh(s_raw)
+        elif self.scale_fn == "sigmoid":
+            s = tf.nn.softplus(-(s_raw + 2.0))  # -log sigmoid(s_raw + 2), without overflow
+        else:
+            s = s_raw
+        return s * inv_mask, t * inv_mask
 
     def _check_conditioner_output(self, out):
         """The conditioner's output must be [N, *event_shape[:-1], k * C] (k = 1 additive, else 2)."""

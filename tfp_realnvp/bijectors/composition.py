@@ -8,7 +8,7 @@ from tfp_realnvp.bijectors.one_pass import OnePassBijector, TrainingCall
 
 tfb = tfp.bijectors
 
-__all__ = ["FactorOut", "FlowChain"]
+__all__ = ["FactorOut", "FlowChain", "inverse_parts"]
 
 
 def _kwargs_for(bijector, training, index=0):
@@ -140,3 +140,22 @@ class FactorOut(OnePassBijector):
         x = self.inner.inverse(rest, **kw)
         ildj = self.inner.inverse_log_det_jacobian(rest, event_ndims=self.forward_min_event_ndims, **kw)
         return tf.concat([kept, x], axis=-1), ildj
+
+
+def inverse_parts(bijector, y, event_ndims):
+    """`bijector.inverse(y)` (inference mode) with its log-det split by layer: returns the output
+    and a list of (layer name, inverse log-det with the batch shape), data side first. `FlowChain`
+    and `FactorOut` are opened up (a factored-out part contributes nothing); any other bijector is
+    one layer. The terms sum to `bijector.inverse_log_det_jacobian(y, event_ndims)`."""
+    if isinstance(bijector, FlowChain):
+        parts = []
+        for member in bijector.bijectors:
+            y, member_parts = inverse_parts(member, y, event_ndims)
+            parts += member_parts
+        return y, parts
+    if isinstance(bijector, FactorOut):
+        kept, rest = bijector._split(y)
+        rest, parts = inverse_parts(bijector.inner, rest, event_ndims)
+        return tf.concat([kept, rest], axis=-1), parts
+    x = bijector.inverse(y)
+    return x, [(bijector.name.rstrip("/"), bijector.inverse_log_det_jacobian(y, event_ndims=event_ndims))]

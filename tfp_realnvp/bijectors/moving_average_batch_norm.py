@@ -47,6 +47,7 @@ class MovingAverageBatchNorm(OnePassBijector):
     """
 
     _takes_training = True
+    syncs_replicas = True  # its training-mode statistics are all-reduced inside the forward pass
 
     def __init__(
         self,

@@ -1,5 +1,12 @@
-"""Assembled flows."""
+"""The flow models, one `Flow` base: Real NVP, Glow and NICE, and the registry that names them."""
 
+from tfp_realnvp.models.flow import Flow
+from tfp_realnvp.models.glow import Glow
+from tfp_realnvp.models.nice import NICE
 from tfp_realnvp.models.realnvp import RealNVP
 
-__all__ = ["RealNVP"]
+# Every registered model trains, evaluates, exports and benchmarks through the same code
+# (`--model=<name>` in experiments/); a new model is a `Flow` subclass and an entry here.
+MODELS = {"realnvp": RealNVP, "glow": Glow, "nice": NICE}
+
+__all__ = ["MODELS", "NICE", "Flow", "Glow", "RealNVP"]
