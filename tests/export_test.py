@@ -104,6 +104,8 @@ for key, path, inputs in json.loads(sys.argv[1]):
                      for k, v in m.metadata().items()},
         "model": m.model.numpy().decode(),
         "signatures": sorted(sig.keys()),
+        "parts_sum": tf.add_n(list(sig["log_prob_parts"](images=x).values())).numpy().tolist(),
+        "scales": [int(v.shape[1]) for _, v in sorted(sig["latents_by_scale"](images=x).items())],
     }
 print("RESULT" + json.dumps(out))
 """
@@ -140,7 +142,18 @@ def test_export_serves_without_tfp(image_export, vector_export, tmp_path):
         assert got["samples3"] == [3, *event] and got["samples5"] == [5, *event]
         assert got["samples_finite"]
         assert got["event_shape"] == event
-        assert got["signatures"] == ["bits_per_dim", "decode", "encode", "log_prob", "sample", "serving_default"]
+        assert got["signatures"] == [
+            "bits_per_dim",
+            "decode",
+            "encode",
+            "latents_by_scale",
+            "log_prob",
+            "log_prob_parts",
+            "sample",
+            "serving_default",
+        ]
+        assert abs(got["parts_sum"][0] - got["log_prob"][0]) <= 1e-5 * abs(got["log_prob"][0])
+        assert got["scales"] == [flow.num_dims] if len(event) == 1 else sum(got["scales"]) == flow.num_dims
         levels = LEVELS if key == "image" else 0
         assert got["pixel_levels"] == levels
         meta = {"event_shape": event, "pixel_levels": levels, "num_dims": flow.num_dims, "model": "realnvp"}

@@ -198,6 +198,17 @@ CLI_CASES = [
     ("sample.py", "corrupt_config", ["--model_dir={corrupt_config}"], ["config.json"]),
     ("sample.py", "truncated_checkpoint", ["--model_dir={truncated}"], ["checkpoint"]),
     ("sample.py", "seed_negative", ["--model_dir={run}", "--seed=-1"], ["seed"]),
+    ("diagnose.py", "neither", [], ["model_dir", "saved_model"]),
+    ("diagnose.py", "both", ["--model_dir={run}", "--saved_model={export}"], ["model_dir", "saved_model"]),
+    ("diagnose.py", "saved_model_without_dataset", ["--saved_model={export}"], ["dataset"]),
+    ("diagnose.py", "model_dir_missing", ["--model_dir={root}/nowhere"], ["nowhere"]),
+    ("diagnose.py", "saved_model_not_export", ["--saved_model={unrelated}", "--dataset=digits"], ["saved_model.pb"]),
+    ("diagnose.py", "corrupt_config", ["--model_dir={corrupt_config}"], ["config.json"]),
+    ("diagnose.py", "truncated_checkpoint", ["--model_dir={truncated}"], ["checkpoint"]),
+    ("diagnose.py", "out_directory", ["--model_dir={run}", "--out={empty}"], ["out", "directory"]),
+    ("diagnose.py", "num_points_0", ["--model_dir={run}", "--num_points=0"], ["num_points"]),
+    ("diagnose.py", "dataset_of_other_shape", ["--model_dir={run}", "--dataset=moons"], ["moons", "shape"]),
+    ("diagnose.py", "model_of_another_run", ["--model_dir={run}", "--model=nice"], ["nice"]),
 ]
 
 
@@ -241,6 +252,17 @@ def test_cli_bad_input(cli_results, script, case_id, args, names):
     outcome, detail = _judge_cli(cli_results[(script, case_id)], names)
     record(f"{script}:{case_id}", outcome, detail)
     assert outcome == "clear", detail
+
+
+@pytest.mark.parametrize("source", ["model_dir", "saved_model"])
+def test_diagnose_prints_the_terms_and_the_latents_and_writes_the_picture(places, tmp_path, source):
+    where = [f"--model_dir={places['run']}"] if source == "model_dir" else [f"--saved_model={places['export']}"]
+    proc = _script("diagnose.py", *where, "--dataset=digits", f"--out={tmp_path}/d.png", "--num_points=50")
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert any(line.startswith("prior ") for line in lines) and any("bits/dim" in line for line in lines)
+    assert any(line.startswith("scale 1 ") for line in lines)  # two scales
+    assert (tmp_path / "d.png").stat().st_size > 10_000
 
 
 def test_cli_error_is_one_line_without_start_up_noise_in_a_real_process(tmp_path):

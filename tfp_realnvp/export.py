@@ -8,13 +8,15 @@ unless the flow is float64; `[N, *event]` is a batch of events):
     encode                      images [N, *event] D                          -> {"latents": [N, *event]}
     decode                      latents [N, *event] D                         -> {"images": [N, *event]}
     sample                      num_samples [] int32, temperature [] D        -> {"samples": [N, *event]}
+    log_prob_parts              images [N, *event] D        -> {<layer>: [N], ..., "prior": [N]} (sum: log_prob)
+    latents_by_scale            images [N, *event] D        -> {"scale0": [N, D_0], ...} (finest first)
 
 The loaded object (`tf.saved_model.load(export_dir)` or `load_exported`) also has the same
 functions as attributes (`loaded.log_prob(images)` returns the same dict), the metadata
 `loaded.event_shape` (int32 vector), `loaded.pixel_levels` (int32 scalar, 0 for vector
 flows) and `loaded.model` (string: the model's name in `tfp_realnvp.models.MODELS`, or its class
 name) as non-trainable variables, `loaded.metadata()` (a dict of those plus `num_dims`), and the
-export directory holds `tfp_realnvp.json` (model, event shape, pixel levels, dims, dtype,
+export directory holds `tfp_realnvp.json` (model, prior, event shape, pixel levels, dims, dtype,
 parameter counts). Everything runs in inference mode (batch norm uses its running statistics).
 
 Inside the signatures, invalid inputs raise `tf.errors.InvalidArgumentError` with these messages:
@@ -52,6 +54,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import shutil
 import uuid
 from typing import Any
@@ -149,6 +152,15 @@ class _ServedFlow(tf.Module):
             latents = _check_latents(latents, event_shape)
             return {"images": tf.ensure_shape(flow.decode(latents), batch)}
 
+        def log_prob_parts(images):
+            images = _check_images(images, event_shape, pixel_levels)
+            return {_key(name): tf.ensure_shape(t, [None]) for name, t in flow.log_prob_parts(images).items()}
+
+        def latents_by_scale(images):
+            z = self.encode(images)["latents"]
+            parts = flow.split_latents(z)
+            return {f"scale{i}": tf.reshape(part, [tf.shape(part)[0], -1]) for i, part in enumerate(parts)}
+
         chunked_sample = getattr(flow, "_sample_in_chunks", None)
 
         def sample(num_samples, temperature):
@@ -176,6 +188,8 @@ class _ServedFlow(tf.Module):
         self.bits_per_dim = function(bits_per_dim, images_spec)
         self.encode = function(encode, images_spec)
         self.decode = function(decode, latents_spec)
+        self.log_prob_parts = function(log_prob_parts, images_spec)
+        self.latents_by_scale = function(latents_by_scale, images_spec)
         self.sample = function(
             sample, tf.TensorSpec([], tf.int32, name="num_samples"), tf.TensorSpec([], dtype, name="temperature")
         )
@@ -189,7 +203,14 @@ class _ServedFlow(tf.Module):
             "sample": self.sample,
             "encode": self.encode,
             "decode": self.decode,
+            "log_prob_parts": self.log_prob_parts,
+            "latents_by_scale": self.latents_by_scale,
         }
+
+
+def _key(name: str) -> str:
+    """A layer name as a signature output key (letters, digits and underscores)."""
+    return re.sub(r"\W", "_", name)
 
 
 def model_name(flow: Any) -> str:
@@ -292,6 +313,7 @@ def export_saved_model(flow: Any, export_dir: str | os.PathLike, *, overwrite: b
             "format": "tfp_realnvp.export",
             "format_version": _FORMAT_VERSION,
             "model": model_name(flow),
+            "prior": getattr(flow, "prior", "normal"),
             "event_shape": list(event_shape),
             "pixel_levels": pixel_levels,
             "num_dims": num_dims,

@@ -18,7 +18,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Circle
 
-__all__ = ["plot_2d_panels", "plot_training_curve", "save_image_grid"]
+__all__ = ["plot_2d_panels", "plot_diagnostics", "plot_training_curve", "save_image_grid"]
 
 
 def _new_figure(width: float, height: float, dpi: int = 100) -> Figure:
@@ -217,5 +217,62 @@ def plot_2d_panels(
         ax.set_title(f"{title} (n={len(points)})")
     for radius in (1.0, 2.0, 3.0):
         axes[2].add_patch(Circle((0.0, 0.0), radius, fill=False, linestyle="--", linewidth=0.8, color="0.4"))
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+# ---------------------------------------------------------------------------- diagnostics
+def plot_diagnostics(
+    parts: Mapping[str, float], latents: Sequence[Any], path: str | os.PathLike, prior: str = "normal"
+) -> str:
+    """What `log_prob` is made of, and how the latents sit against the prior, as a PNG.
+
+    Args:
+      parts: layer name -> mean term of `log_prob` in nats (`Flow.log_prob_parts`, averaged over
+        examples; "prior" among them), drawn as horizontal bars in the given order.
+      latents: per scale, the latent values ([N, D_s] or any shape; flattened), drawn as density
+        histograms over the prior's density.
+      path: output PNG file.
+      prior: "normal" (N(0, 1)) or "logistic" (the standard logistic), the curve drawn.
+
+    Returns:
+      `path` (as a string).
+    """
+    if not isinstance(parts, Mapping) or not parts:
+        raise ValueError(f"`parts` must be a non-empty mapping of layer name -> nats, got {parts!r:.80}")
+    scales = [_as_array(z, "latents").ravel() for z in latents]
+    if not scales or any(z.size == 0 for z in scales):
+        raise ValueError("`latents` must hold a non-empty array per scale")
+    names = list(parts)
+    values = _as_array([parts[n] for n in names], "parts")
+    fig = _new_figure(12.0, max(3.5, 0.22 * len(names) + 1.0))
+    left, right = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.1, 1.0]})
+    rows = np.arange(len(names))
+    left.barh(rows, values, color=["C1" if n == "prior" else "C0" for n in names])
+    left.set_yticks(rows, names, fontsize=7)
+    left.invert_yaxis()
+    left.axvline(0.0, color="0.3", linewidth=0.8)
+    left.set_xlabel("mean term of log p(x) (nats)")
+    left.set_title(f"log p(x) = {values.sum():.2f} nats: log-dets (data -> latent) and prior")
+    grid = np.linspace(-6.0, 6.0, 241)
+    if prior == "logistic":
+        density = np.exp(-grid) / (1.0 + np.exp(-grid)) ** 2
+    else:
+        density = np.exp(-0.5 * grid**2) / math.sqrt(2.0 * math.pi)
+    for i, z in enumerate(scales):
+        finite = z[np.isfinite(z)]
+        right.hist(
+            np.clip(finite, -6.0, 6.0),
+            bins=80,
+            range=(-6.0, 6.0),
+            density=True,
+            histtype="step",
+            label=f"scale {i} (std {finite.std():.2f})",
+            color=f"C{i}",
+        )
+    right.plot(grid, density, "k--", linewidth=1.0, label=f"prior ({prior})")
+    right.set_xlabel("latent value (clipped to [-6, 6])")
+    right.set_title("latents per scale")
+    right.legend(fontsize=8)
     fig.tight_layout()
     return _save(fig, path)
