@@ -42,16 +42,17 @@ def write_result(record, name):
     return path
 
 
-def run_peer(script, args, result_name):
-    """Run one of ../shared/peers' scripts from a scratch copy (shared/ is read-only) and
-    return its JSON record; the copy's results folder is thrown away afterwards."""
+def run_peer(script, args, result_name, python=None):
+    """Run one of ../shared/peers' scripts from a scratch copy (shared/ is read-only) with
+    `python` (default: this interpreter; the PyTorch peers need their own venv's) and return its
+    JSON record; the copy's results folder is thrown away afterwards."""
     scratch = tempfile.mkdtemp(prefix="peers-")
     try:
         copy = os.path.join(scratch, "peers")
         shutil.copytree(PEERS, copy, ignore=shutil.ignore_patterns("results", "logs"))
         os.symlink(os.path.join(PEERS, "..", "data"), os.path.join(scratch, "data"))
         proc = subprocess.run(
-            [sys.executable, os.path.join(copy, script), *args], cwd=copy, capture_output=True, text=True
+            [python or sys.executable, os.path.join(copy, script), *args], cwd=copy, capture_output=True, text=True
         )
         if proc.returncode:
             raise RuntimeError(f"{script} {' '.join(args)} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}")

@@ -85,7 +85,7 @@ def test_recipes_resolve_by_kind_then_dataset_and_yield_to_explicit_values():
 def test_each_model_takes_its_own_options_from_the_recipes_and_its_defaults():
     glow, nice = ExperimentConfig(model="glow"), ExperimentConfig(model="nice", dataset="moons")
     assert (glow.hidden_channels, glow.num_steps, glow.num_scales, glow.dequantization) == (32, 8, 2, "variational")
-    assert (glow.num_blocks, glow.dropout, glow.batch_norm, glow.prior) == (None, None, None, None)  # not Glow's
+    assert (glow.dropout, glow.num_blocks, glow.batch_norm, glow.prior) == (0.2, None, None, None)  # not Glow's
     assert (nice.num_couplings, nice.hidden_units, nice.prior, nice.steps) == (4, (1000,) * 5, "logistic", 3000)
     with pytest.raises(ValueError, match="`num_blocks` does not apply to model 'glow'"):
         ExperimentConfig(model="glow", num_blocks=1)

@@ -23,7 +23,8 @@ __all__ = ["RECIPES", "ExperimentConfig", "build_flow", "load_data", "restore_fl
 # reasons are measured in bench/README.md ("Why the recipes"). In short: 2-D densities learn best
 # without batch norm, with a warm-up and cosine decay and no L2; images keep Real NVP's batch norm
 # and L2, conditioner dropout and a moving average of the weights against overfitting, and learned
-# dequantization; digits train a smaller Real NVP (20 feature maps, 1 residual block) for longer.
+# dequantization (Glow likewise); digits train a smaller Real NVP (20 feature maps, 1 residual block)
+# and a 32-map Glow for longer.
 RECIPES = {
     "image": dict(
         batch_size=64,
@@ -33,7 +34,7 @@ RECIPES = {
         l2=5e-5,
         ema_decay=0.999,
         realnvp=dict(hidden_channels=32, num_blocks=2, batch_norm=True, dropout=0.2, dequantization="variational"),
-        glow=dict(dequantization="variational"),
+        glow=dict(dequantization="variational", dropout=0.2),
     ),
     "vector": dict(
         batch_size=512,

@@ -35,8 +35,9 @@ class Glow(Flow):
     re-initialise) -> `InvertibleLinear` (the LU-parametrised 1x1 convolution) -> `AffineCoupling`
     on a channel split: the second half of the channels is shifted and multiplied by
     sigmoid(h + 2), (shift, h) computed from the first half by Glow's conditioner (3x3 conv, ReLU,
-    1x1 conv, ReLU, zero-initialised 3x3 conv: `GlowConditioner`, `hidden_channels` wide). With
-    `additive=True` the coupling only shifts.
+    1x1 conv, ReLU, zero-initialised 3x3 conv: `GlowConditioner`, `hidden_channels` wide, with
+    `dropout` before its output conv while training). With `additive=True` the coupling only
+    shifts.
 
     Images `[H, W, C]`, per level l of `num_scales` L: squeeze (2x2 -> channels), `num_steps` K
     steps, then, except at the last level, the split: half of the channels leave the flow under a
@@ -68,7 +69,7 @@ class Glow(Flow):
       Kingma & Dhariwal, Glow: Generative flow with invertible 1x1 convolutions, arXiv:1807.03039.
     """
 
-    IMAGE_OPTIONS = frozenset(("num_scales", "hidden_channels", "alpha", "dequantization"))
+    IMAGE_OPTIONS = frozenset(("num_scales", "hidden_channels", "dropout", "alpha", "dequantization"))
     VECTOR_OPTIONS = frozenset(("hidden_units",))
 
     def __init__(
@@ -78,6 +79,7 @@ class Glow(Flow):
         num_steps=8,
         hidden_channels=64,
         hidden_units=(128, 128),
+        dropout=0.0,
         additive=False,
         pixel_levels=None,
         alpha=0.05,
@@ -96,10 +98,13 @@ class Glow(Flow):
         num_steps = check_positive_int(num_steps, "`num_steps`")
         hidden_channels = check_positive_int(hidden_channels, "`hidden_channels`")
         hidden_units = check_sizes(hidden_units, "`hidden_units`")
+        dropout = check_number(dropout, "`dropout`", 0.0, 1.0, high_open=True)
+        if dropout and len(event_shape) == 1:
+            raise ValueError("`dropout` applies to the image conditioners (GlowConditioner); vector flows take none")
         additive = check_bool(additive, "`additive`")
         check_number(alpha, "`alpha`", 0.0, 0.5, low_open=True, high_open=True)
         self._options = dict(dtype=dtype, compute_dtype=compute_dtype, additive=additive)
-        self._seed, self._count, self._step = seed, 0, 0
+        self._seed, self._count, self._step, self._dropout = seed, 0, 0, dropout
         if len(event_shape) == 3:
             h, w, _ = event_shape
             if h % 2**num_scales or w % 2**num_scales:
@@ -169,7 +174,9 @@ class Glow(Flow):
         dtype = self._options["dtype"]
 
         def conv_net(channels, seed, num_outputs):
-            return GlowConditioner(channels, hidden, num_outputs=num_outputs, dtype=dtype, seed=seed)
+            return GlowConditioner(
+                channels, hidden, num_outputs=num_outputs, dropout=self._dropout, dtype=dtype, seed=seed
+            )
 
         layers = [tfb.Invert(Squeeze(name=f"squeeze{level}"))]
         layers += self._steps(inner_shape, num_steps, conv_net)

@@ -3,7 +3,8 @@
 import numpy as np
 import tensorflow as tf
 
-from tfp_realnvp._validation import check_dtype, check_positive_int, check_seed
+from tfp_realnvp._validation import check_dtype, check_number, check_positive_int, check_seed
+from tfp_realnvp.networks.dropout import per_example_dropout
 from tfp_realnvp.networks.weight_norm import ZeroConv2D, conv2d_same
 
 __all__ = ["GlowConditioner", "ZeroConvConditioner"]
@@ -66,7 +67,9 @@ class GlowConditioner(tf.Module):
     same function in training and inference, needs no initialisation pass and behaves the same
     under any distribution strategy. The zero output layer makes a new coupling the identity.
     Same-padded convolutions (`conv2d_same`), so empty batches work; the layers compute in the
-    input's dtype (mixed precision).
+    input's dtype (mixed precision). `dropout` > 0 drops hidden units before the output conv
+    when called with `training=True`; with a stateless `seed` example b's mask is a function of
+    the seed and of `example_offset + b` (`per_example_dropout`), as in `ResNetConditioner`.
     """
 
     def __init__(
@@ -74,6 +77,7 @@ class GlowConditioner(tf.Module):
         in_channels,
         hidden_channels=512,
         num_outputs=2,
+        dropout=0.0,
         dtype=tf.float32,
         seed=0,
         name="glow_conditioner",
@@ -82,6 +86,7 @@ class GlowConditioner(tf.Module):
         self.in_channels = check_positive_int(in_channels, "`in_channels`")
         hidden_channels = check_positive_int(hidden_channels, "`hidden_channels`")
         num_outputs = check_positive_int(num_outputs, "`num_outputs`")
+        self.dropout = check_number(dropout, "`dropout`", 0.0, 1.0, high_open=True)
         dtype = check_dtype(dtype, "`dtype`")
         seed = check_seed(seed, "`seed`", upper=2**62)
         with self.name_scope:
@@ -89,10 +94,15 @@ class GlowConditioner(tf.Module):
             self.hidden_conv = _Conv2D(hidden_channels, hidden_channels, 1, dtype, [seed, 1], name="hidden_conv")
             self.out_conv = _ZeroConv2DWithGain(hidden_channels, num_outputs * self.in_channels, dtype, "out_conv")
 
-    def __call__(self, x):
+    def __call__(self, x, training=False, seed=None, example_offset=0):
         _check_input(x, self.in_channels, self.name)
         h = tf.nn.relu(self.in_conv(x))
         h = tf.nn.relu(self.hidden_conv(h))
+        if training and self.dropout:
+            if seed is None:
+                h = tf.nn.dropout(h, rate=self.dropout)
+            else:
+                h = per_example_dropout(h, self.dropout, seed, example_offset)
         return self.out_conv(h)
 
 
