@@ -108,7 +108,7 @@ def child(args):
     """One run of one model in this process; writes its JSON (called through run_self)."""
     from tfp_realnvp import data
     from tfp_realnvp.experiment import build_flow
-    from tfp_realnvp.training import TrainConfig, Trainer, evaluate
+    from tfp_realnvp.training import Trainer, evaluate
 
     config = _config(args)
     shape, levels = ((8, 8, 1), 17) if args.data == "digits" else ((28, 28, 1), 256)
@@ -120,20 +120,13 @@ def child(args):
         val_points = data.dequantize_draws(images.train[1350:], 17, 2, seed=1234)
     else:
         dataset = _peer_dataset(args)
-    train = TrainConfig(
+    train = config.train_config(
         steps=10**7,
         batch_size=64,
-        learning_rate=config.learning_rate,
-        warmup_steps=config.warmup_steps,
-        decay=config.decay,
-        l2=config.l2,
-        clip_norm=config.clip_norm,
-        ema_decay=config.ema_decay,
         log_every=10**6,
         eval_every=args.eval_every,
         checkpoint_every=10**7,
         jit_compile=not args.no_jit,
-        seed=0,
     )
     trainer = Trainer(lambda: build_flow(config, shape, levels), train)
 

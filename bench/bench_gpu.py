@@ -38,20 +38,16 @@ def run_model(model, args, strategy, images, test_points):
 
     from tfp_realnvp import data
     from tfp_realnvp.experiment import ExperimentConfig, build_flow
-    from tfp_realnvp.training import TrainConfig, Trainer, evaluate
+    from tfp_realnvp.training import Trainer, evaluate
 
     config = ExperimentConfig(dataset="mnist", data_dir=args.data_dir, model=model, mixed_precision=True)
-    train = TrainConfig(
+    train = config.train_config(
         steps=10**7,
         batch_size=args.batch_size,
-        learning_rate=config.learning_rate,
-        warmup_steps=config.warmup_steps,
-        decay=config.decay,
-        l2=config.l2,
-        clip_norm=config.clip_norm,
         log_every=10**6,
         eval_every=0,
         checkpoint_every=10**7,
+        ema_decay=0.0,
         jit_compile=True,
         seed=0,
     )

@@ -133,6 +133,26 @@ class ExperimentConfig:
             if not (name in MODEL_FIELDS and value is None):
                 _check_field(name, value, rule)
 
+    def train_config(self, **overrides) -> TrainConfig:
+        """The `TrainConfig` of this run's optimizer, schedule and loop settings; `overrides` (e.g.
+        `steps=`, `batch_size=`, `jit_compile=`) replace fields."""
+        fields = dict(
+            steps=self.steps,
+            batch_size=self.batch_size,
+            learning_rate=self.learning_rate,
+            warmup_steps=self.warmup_steps,
+            decay=self.decay,
+            l2=self.l2,
+            clip_norm=self.clip_norm,
+            ema_decay=self.ema_decay,
+            log_every=self.log_every,
+            eval_every=self.eval_every,
+            checkpoint_every=self.checkpoint_every,
+            jit_compile=self.jit_compile,
+            seed=self.seed,
+        )
+        return TrainConfig(**{**fields, **overrides})
+
     @property
     def is_image(self):
         return self.dataset in data_lib.IMAGE_DATASETS
@@ -378,20 +398,8 @@ def run_experiment(config: ExperimentConfig, strategy=None, data: Data | None = 
         raise ValueError(
             f"`epochs`={config.epochs} of {len(d.train)} examples at `batch_size`={config.batch_size} is no full batch"
         )
-    train_config = TrainConfig(
-        steps=steps,
-        batch_size=config.batch_size,
-        learning_rate=config.learning_rate,
-        warmup_steps=config.warmup_steps,
-        decay=config.decay,
-        l2=config.l2,
-        clip_norm=config.clip_norm,
-        ema_decay=config.ema_decay,
-        log_every=min(config.log_every, steps),
-        eval_every=config.eval_every,
-        checkpoint_every=min(config.checkpoint_every, steps),
-        jit_compile=config.jit_compile,
-        seed=config.seed,
+    train_config = config.train_config(
+        steps=steps, log_every=min(config.log_every, steps), checkpoint_every=min(config.checkpoint_every, steps)
     )
     trainer = Trainer(lambda: build_flow(config, d.event_shape, d.levels), train_config, config.model_dir, strategy)
     os.makedirs(config.model_dir, exist_ok=True)
