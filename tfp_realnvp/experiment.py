@@ -87,7 +87,7 @@ class ExperimentConfig:
     l2: float | None = None
     clip_norm: float | None = 100.0
     ema_decay: float | None = None
-    jit_compile: bool = False  # XLA: 1.18x steps/s on the digits recipe, none at 842k; first step 7.7 s, not 3.3 s
+    jit_compile: bool = False  # XLA: faster steps for small conditioners, a longer first step (bench/README.md)
     seed: int = 0
     eval_every: int = 50
     checkpoint_every: int = 500

@@ -104,16 +104,11 @@ class RealNVP(Flow):
 
     Vectors `[D]`: `num_couplings` couplings with alternating masks and MLP conditioners,
     optionally batch norm (off by default) and `linear_mixing` (a learned `InvertibleLinear`,
-    off by default) after each. The default depth, 32 couplings of 2x128 MLPs (565k parameters
-    in 2-D, about the FLOPs and parameters of 8 couplings of 2x256: 545k), takes ~2.5x longer per
-    step on CPU but fits sharp multimodal 2-D densities far better per step and at equal time
-    (eight gaussians, checkerboard; rings alike; README). Its couplings start gentle: each
-    log-scale bound (`AffineCoupling.scale`) starts at 0.5 rather than 1 and each MLP's
-    zero-initialised output is multiplied by 0.3 (`MLPConditioner(output_scale=0.3)`), so one Adam
-    step moves the shifts and log-scales less. A plain loop (constant Adam 1e-3, no warm-up)
-    then trains it without non-finite steps and with lower KL than before, though its loss still
-    jumps at times; the vector recipe (`RECIPES["vector"]`: 300 warm-up steps, cosine
-    decay) still reaches lower KL on moons, eight gaussians and checkerboard (bench/README.md).
+    off by default) after each. The default is deep and narrow, 32 couplings of 2x128 MLPs (565k
+    parameters in 2-D). Its couplings start gentle: each log-scale bound (`AffineCoupling.scale`)
+    starts at 0.5 and each MLP's zero-initialised output is multiplied by 0.3
+    (`MLPConditioner(output_scale=0.3)`), so one Adam step moves the shifts and log-scales less
+    (why these defaults: bench/README.md).
 
     `compute_dtype` (mixed precision, e.g. `tf.float16` on GPUs) runs the conditioner networks
     in that dtype; variables, transforms, log-dets and `log_prob` stay in `dtype`.
@@ -197,7 +192,7 @@ class RealNVP(Flow):
         )
         if linear_mixing and len(event_shape) == 3:
             raise ValueError("`linear_mixing` applies to vector flows (an InvertibleLinear after each coupling)")
-        if batch_norm is None:  # bench/results: it costs 2-D densities 0.1-0.7 nats of KL; neutral on digits
+        if batch_norm is None:  # images only (bench/README.md, "Why the recipes")
             batch_norm = len(event_shape) == 3
         if dropout and len(event_shape) == 1:
             raise ValueError("`dropout` applies to the image conditioners (ResNets); vector flows take none")

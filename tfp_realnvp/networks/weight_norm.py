@@ -37,12 +37,7 @@ def conv2d_same(x, kernel):
     digits after a squeeze) it multiplies the flattened images by the convolution's equivalent
     [H W C_in, H W C_out] matrix instead: the same linear map (equal up to float rounding, and
     differentiable in the kernel), one matmul instead of a convolution with a handful of channels.
-    Measured on 2 CPU cores (forward + gradient, ms, conv vs matmul): 4x4 grid, 12 channels, 1,000
-    images 2.9 vs 1.6 (XLA 2.3 vs 1.7), but batch 64 without XLA 0.51 vs 0.70; 2x2, 24 channels,
-    batch 64, XLA 0.63 vs 0.36; beyond the limits the matmul loses (4x4, 1,000 images, 24
-    channels: 4.3 vs 4.4; 40 channels: 8.8 vs 10.7). Whole flows (`bench/bench_digits.py --only
-    speed`): digits at 12 maps with `squeeze_first` train 6,178 instead of 5,096 images/s at batch
-    64 without XLA (8,840 instead of 4,976 with it) and sample 46,026 instead of 25,530 per second.
+    The limits come from timings in bench/README.md ("Small convolutions as one matmul").
     """
     height, width = x.shape[1], x.shape[2]
     kernel_height, kernel_width, in_channels, out_channels = kernel.shape
