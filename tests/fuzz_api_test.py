@@ -2,7 +2,8 @@
 
 Each case makes one bad call and must raise a clear error (ValueError, TypeError or TF's
 InvalidArgumentError) whose message names the argument and what was wrong. The method cases run
-for every flow in `MODELS_UNDER_TEST`: a model added there (Glow, NICE, MAF...) gets all of them.
+for every flow in `MODELS_UNDER_TEST`, tiny image and vector flows of every model in `MODELS`
+(a test fails when a registered model has none there).
 The flows are tiny and built once per module (`flow(name)`), so the file runs in seconds.
 """
 
@@ -15,8 +16,9 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from tests.fuzz import Case, check
-from tfp_realnvp import RealNVP, networks
+from tfp_realnvp import NICE, Glow, RealNVP, networks
 from tfp_realnvp import bijectors as bij
+from tfp_realnvp.models import MODELS
 from tfp_realnvp.networks import GlowConditioner, MLPConditioner, ResNetConditioner, ZeroConvConditioner
 from tfp_realnvp.training import TrainConfig, Trainer, evaluate
 
@@ -29,6 +31,13 @@ MODELS_UNDER_TEST = {
         (4, 4, 1), pixel_levels=17, num_scales=2, hidden_channels=4, num_blocks=1, dequantization="variational"
     ),
     "realnvp_vector_batch_norm": lambda: RealNVP((4,), num_couplings=2, hidden_units=(8,), batch_norm=True),
+    "glow_image": lambda: Glow((8, 8, 1), pixel_levels=17, num_scales=2, num_steps=2, hidden_channels=4),
+    "glow_vector": lambda: Glow((4,), num_steps=2, hidden_units=(8,)),
+    "glow_variational": lambda: Glow(
+        (4, 4, 1), pixel_levels=17, num_scales=1, num_steps=1, hidden_channels=4, dequantization="variational"
+    ),
+    "nice_image": lambda: NICE((8, 8, 1), pixel_levels=17, num_couplings=2, hidden_units=(8,)),
+    "nice_vector": lambda: NICE((2,), num_couplings=2, hidden_units=(8,)),
 }
 
 
@@ -599,6 +608,13 @@ CASES = [
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
 def test_bad_input_is_refused_clearly(case):
     check(case)
+
+
+def test_every_registered_model_has_flows_under_test():
+    """The method cases cover every model of `MODELS`, image and vector flows alike."""
+    for name, cls in MODELS.items():
+        kinds = {len(flow(key).event_shape) for key in MODELS_UNDER_TEST if type(flow(key)) is cls}
+        assert kinds == {1, 3}, f"MODELS_UNDER_TEST needs an image and a vector {name} flow, has ranks {kinds}"
 
 
 def test_case_ids_are_unique():

@@ -1,16 +1,29 @@
-"""A flow's own samples always have a finite log_prob (float32, any tested temperature).
+"""A flow's own samples always have a finite log_prob (float32, any tested temperature), for
+every model of `MODELS` (Real NVP's variants, Glow, NICE).
 
 PixelLogit's latent -> data map saturates the sigmoid far out in logit space; before its output
 was clamped into the pixel domain [0, K), samples of a perturbed flow sat on the logit's float32
 limits (-14.22 and 270.22 for 256 levels) and scored NaN. Every trainable weight is perturbed so
 that the couplings, batch norms and the dequantizer are far from the identity.
+
+Glow's latent -> data map has unbounded scales, as in Kingma & Dhariwal's code: its couplings
+divide by sigmoid(h + 2) and its split priors multiply by exp(log_std), h and log_std conditioner
+outputs linear in their input, so a perturbed Glow's samples overflow float32 long before Real
+NVP's (tanh-bounded scales) or NICE's (additive couplings). Measured on the flows below: with
+weights perturbed by N(0, 0.05) Glow's samples and their log_prob are finite through T = 2; at
+T = 10 some overflow (image: split_prior0's output reaches 5.7e3, coupling2's inf, the next 1x1
+convolution's NaN; vector: samples near 3e34 score -inf); with N(0, 0.5) the split prior's
+log-std passes 88, where exp overflows float32, even at T = 0 (image), and the vector flow's
+samples overflow at T = 2. Those cases are the strict xfails below: one that starts to pass
+means the scales were bounded, and the limits here should move.
 """
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfp_realnvp import RealNVP
+from tfp_realnvp import NICE, Glow, RealNVP
+from tfp_realnvp.models import MODELS
 
 TEMPERATURES = (0.0, 0.7, 1.0, 2.0, 10.0)
 
@@ -29,7 +42,19 @@ FLOWS = {
     "vector_batch_norm_mixing": lambda: RealNVP(
         (3,), num_couplings=4, hidden_units=(16,), batch_norm=True, linear_mixing=True
     ),
+    "image_glow": lambda: Glow((8, 8, 1), pixel_levels=256, num_scales=2, num_steps=2, hidden_channels=4),
+    "vector_glow": lambda: Glow((2,), num_steps=4, hidden_units=(16, 16)),
+    "image_nice": lambda: NICE((8, 8, 1), pixel_levels=256, num_couplings=4, hidden_units=(16, 16)),
+    "vector_nice": lambda: NICE((2,), num_couplings=4, hidden_units=(16, 16)),
 }
+
+
+# Flows whose latent -> data scales are unbounded (Glow): tested through T = 2 only, and not at absurd temperatures.
+UNBOUNDED = {name for name in FLOWS if "glow" in name}
+UNBOUNDED_TEMPERATURES = (0.0, 0.7, 1.0, 2.0)
+OVERFLOWS = pytest.mark.xfail(
+    strict=True, reason="Glow's unbounded latent -> data scales overflow float32 (module docstring)"
+)
 
 
 def perturbed(name, stddev):
@@ -50,15 +75,27 @@ def assert_valid_samples(flow, temperature, n=256):
     assert not bad.any(), f"T={temperature}: {bad.sum()} of {bad.size} samples have log_prob {log_prob[bad][:4]}"
 
 
-@pytest.mark.parametrize("stddev", [0.05, 0.5])
-@pytest.mark.parametrize("name", FLOWS)
+def test_every_registered_model_has_flows_here():
+    classes = {type(make()) for make in FLOWS.values()}
+    missing = [name for name, cls in MODELS.items() if cls not in classes]
+    assert not missing, f"no flows of {missing} in FLOWS"
+
+
+@pytest.mark.parametrize(
+    "name, stddev",
+    [
+        pytest.param(name, stddev, marks=[OVERFLOWS] if name in UNBOUNDED and stddev == 0.5 else [])
+        for name in FLOWS
+        for stddev in (0.05, 0.5)
+    ],
+)
 def test_samples_of_a_perturbed_flow_have_a_finite_log_prob(name, stddev):
     flow = perturbed(name, stddev)
-    for t in TEMPERATURES:
+    for t in UNBOUNDED_TEMPERATURES if name in UNBOUNDED else TEMPERATURES:
         assert_valid_samples(flow, t)
 
 
-@pytest.mark.parametrize("name", [name for name in FLOWS if name.startswith("image")])
+@pytest.mark.parametrize("name", [name for name in FLOWS if name.startswith("image") and name not in UNBOUNDED])
 def test_image_samples_stay_valid_at_absurd_temperatures(name):
     """The clamp holds wherever the couplings carry the latent without overflow (measured:
     through T = 1e32 with these weights; RealNVP's docstring has the bound)."""
