@@ -149,6 +149,18 @@ class Flow(tfd.TransformedDistribution):
     VECTOR_OPTIONS = frozenset()
 
     @classmethod
+    def _parameter_properties(cls, dtype, num_classes=None):
+        # No batchable tensor parameters: the constructor takes sizes and options and the weights
+        # are variables, so a flow's batch shape is [].
+        return {}
+
+    def __init_subclass__(cls, **kwargs):
+        # TFP wraps an inherited `_parameter_properties` in a warning ("may not match the subclass
+        # parameters"); every model has the same (none), so each subclass gets this one.
+        super().__init_subclass__(**kwargs)
+        cls._parameter_properties = Flow.__dict__["_parameter_properties"]
+
+    @classmethod
     def options(cls, image):
         """The constructor's argument names that shape a flow of images (`image=True`) or vectors."""
         names = frozenset(inspect.signature(cls).parameters)
