@@ -403,7 +403,8 @@ def test_log_prob_is_finite_on_the_flows_own_samples(flow, temperature):
     assert np.all(np.isfinite(log_prob)), (temperature, log_prob[~np.isfinite(log_prob)][:4])
 
 
-@pytest.mark.parametrize("model", MODELS)
+# Real NVP's export is tested at length in export_test.py (image and vector, served without TFP).
+@pytest.mark.parametrize("model", [pytest.param(m, marks=pytest.mark.slow) if m == "realnvp" else m for m in MODELS])
 def test_saved_model_serves_the_flows_numbers(model, tmp_path):
     """Each model's image flow (the richer: pixel checks, every layer kind); vector exports take the
     same model-agnostic path (tests/export_test.py exports a vector RealNVP)."""

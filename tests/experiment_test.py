@@ -31,6 +31,7 @@ def tiny(tmp_path, **kw):
     return ExperimentConfig(**{**base, **kw})
 
 
+@pytest.mark.slow  # 24 s; the CLI fixture run and the replica tests cover its parts in CI
 def test_digits_run_under_mirrored_writes_everything(tmp_path, mirrored):
     strategy = mirrored
     metrics = run_experiment(tiny(tmp_path), strategy=strategy, verbose=False)

@@ -58,6 +58,7 @@ def test_mirrored_two_devices_equals_one_device_on_the_same_global_batches(mirro
         assert_same(values[:1], values[1:])
 
 
+@pytest.mark.slow  # 17 s
 def test_xla_request_under_mirrored_falls_back_to_the_graph_step(mirrored, caplog):
     graph = Trainer(small_flow64, config(3), strategy=mirrored)
     graph.fit(digits_dataset(), verbose=False)
@@ -133,7 +134,9 @@ def test_examples_at_other_positions_of_the_global_batch_draw_other_masks(mirror
     assert not all(np.allclose(a, b, rtol=1e-5, atol=1e-6) for a, b in zip(weights(two), weights(one)))
 
 
-@pytest.mark.parametrize("flow_fn", [small_flow, dropout_flow], ids=["plain", "dropout"])
+@pytest.mark.parametrize(
+    "flow_fn", [pytest.param(small_flow, marks=pytest.mark.slow), dropout_flow], ids=["plain", "dropout"]
+)
 def test_resume_continues_exactly(tmp_path, flow_fn):
     straight = Trainer(flow_fn, config(6))
     straight.fit(digits_dataset(), verbose=False)
