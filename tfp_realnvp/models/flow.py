@@ -87,23 +87,26 @@ def pixel_front(event_shape, pixel_levels, alpha, dequantization, hidden_channel
     """The data-side layers of an image flow: optional `VariationalDequantization`, then `PixelLogit`.
 
     `dequantization`: "uniform" (the data pipeline's noise is scored as it is) or "variational"
-    (Flow++'s learned noise, `hidden_channels` wide, seeded with `seed`). No layers without pixels."""
+    (Flow++'s learned noise, `hidden_channels` wide, seeded with `seed`). No layers without pixels.
+    Returns (layers, widest): `widest` is the largest activation of one sample they compute
+    (positions x `hidden_channels` for the learned noise, else 1), for `Flow(widest=)`."""
     if dequantization not in ("uniform", "variational"):
         raise ValueError(f"`dequantization` must be 'uniform' or 'variational', got {dequantization!r}")
     if not pixel_levels:
         if dequantization == "variational":
             raise ValueError("`dequantization='variational'` applies to image flows (pixels); vectors are continuous")
-        return []
+        return [], 1
     alpha = check_number(alpha, "`alpha`", 0.0, 0.5, low_open=True, high_open=True)
-    layers = []
+    layers, widest = [], 1
     if dequantization == "variational":
+        widest = int(np.prod(event_shape[:-1])) * hidden_channels
         layers.append(
             VariationalDequantization(
                 event_shape, pixel_levels, hidden_channels, dtype=dtype, seed=seed, validate_args=validate_args
             )
         )
     layers.append(PixelLogit(pixel_levels, alpha, validate_args=validate_args))
-    return layers
+    return layers, widest
 
 
 class Flow(tfd.TransformedDistribution):

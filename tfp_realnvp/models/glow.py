@@ -1,6 +1,5 @@
 """Glow: ActNorm, invertible 1x1 convolutions and affine couplings, multi-scale (Kingma & Dhariwal 2018)."""
 
-import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
@@ -118,18 +117,16 @@ class Glow(Flow):
             layers = self._steps(event_shape, num_steps, lambda c, s, k: self._mlp(event_shape[0], hidden_units, s, k))
             layers.append(ActNorm(event_shape, data_init=False, dtype=dtype, name="top_prior"))
             widest = max(hidden_units)
-        front = pixel_front(
+        front, front_widest = pixel_front(
             event_shape, pixel_levels, alpha, dequantization, hidden_channels, dtype, 1000 * seed + 999, validate_args
         )
-        if dequantization == "variational":
-            widest = max(widest, int(np.prod(event_shape[:-1])) * hidden_channels)
         super().__init__(
             front + layers,
             event_shape,
             parameters=parameters,
             pixel_levels=pixel_levels,
             num_scales=num_scales if len(event_shape) == 3 else 1,
-            widest=widest,
+            widest=max(widest, front_widest),
             dtype=dtype,
             validate_args=validate_args,
             name=name,

@@ -86,7 +86,7 @@ class NICE(Flow):
         dims = int(np.prod(event_shape))
         if dims < 2:
             raise ValueError(f"`event_shape` {list(event_shape)}: NICE's couplings need at least 2 dimensions")
-        layers = pixel_front(event_shape, pixel_levels, alpha, "uniform", None, dtype, 0, validate_args)
+        layers, _ = pixel_front(event_shape, pixel_levels, alpha, "uniform", None, dtype, 0, validate_args)
         for i in range(num_couplings):
             mask = alternating_mask(dims, i % 2).reshape(event_shape)
             net_seed = 1000 * seed + 10 * (i + 1)

@@ -206,18 +206,16 @@ class RealNVP(Flow):
             flow = self._image_flow(builder, event_shape, 0, num_scales, num_blocks, hidden_channels)
         else:
             flow = self._vector_flow(builder, event_shape[0], num_couplings, hidden_units, linear_mixing)
-        front = pixel_front(
+        front, front_widest = pixel_front(
             event_shape, pixel_levels, alpha, dequantization, hidden_channels, dtype, 1000 * seed + 999, validate_args
         )
-        if dequantization == "variational":
-            builder.widest = max(builder.widest, int(np.prod(event_shape[:-1])) * hidden_channels)
         super().__init__(
             front + flow,
             event_shape,
             parameters=parameters,
             pixel_levels=pixel_levels,
             num_scales=num_scales if len(event_shape) == 3 else 1,
-            widest=builder.widest,
+            widest=max(builder.widest, front_widest),
             dtype=dtype,
             validate_args=validate_args,
             name=name,
