@@ -31,6 +31,8 @@ import os
 import time
 
 import numpy as np
+from bench_digits import _peer_batches, _test_points
+from bench_mnist import _pixels
 from common import ROOT, peak_rss_mb, run_peer, run_self, write_result
 
 MNIST_DIR = os.path.normpath(os.path.join(ROOT, "..", "shared", "data", "mnist"))
@@ -66,42 +68,30 @@ def _config(args):
 
 def _peer_dataset(args):
     """The peers' training batches as pixels in [0, K)."""
+    if args.data == "digits":
+        return _peer_batches(64)
+    import mnist_data
     import tensorflow as tf
 
-    if args.data == "digits":
-        import digits_data as peer
-
-        stream, shape = peer.TrainBatches(64, transform="none", seed=0), (64, 8, 8, 1)
-    else:
-        import mnist_data as peer
-
-        stream, shape = peer.TrainBatches(64, transform="none", seed=0, data_dir=MNIST_DIR), (64, 28, 28, 1)
+    stream = mnist_data.TrainBatches(64, transform="none", seed=0, data_dir=MNIST_DIR)
 
     def gen():
         while True:
-            yield (stream.next() * peer.LEVELS).reshape(shape).astype(np.float32)
+            yield _pixels(stream.next())
 
-    spec = tf.TensorSpec(shape, tf.float32)
+    spec = tf.TensorSpec([64, 28, 28, 1], tf.float32)
     return tf.data.Dataset.from_generator(gen, output_signature=spec).prefetch(4)
 
 
 def _test_sets(args):
     """(periodic evaluation points, final test points), in pixel units."""
     if args.data == "digits":
-        import digits_data as peer
-
-        _, test = peer.load_split()
-        rs = np.random.RandomState(peer.TEST_NOISE_SEED)
-        x = np.concatenate([peer.dequantize(test, rs) for _ in range(peer.TEST_DRAWS)], 0)
-        points = (x * peer.LEVELS).reshape(-1, 8, 8, 1).astype(np.float32)
+        points = _test_points()
         return points, points
-    import mnist_data as peer
+    import mnist_data
 
-    def pixels(y):
-        return (np.asarray(y) * peer.LEVELS).reshape(-1, 28, 28, 1).astype(np.float32)
-
-    subset = pixels(peer.eval_subset(transform="none", data_dir=MNIST_DIR)[0])
-    return subset, pixels(peer.test_set(transform="none", data_dir=MNIST_DIR)[0])
+    subset = _pixels(mnist_data.eval_subset(transform="none", data_dir=MNIST_DIR)[0])
+    return subset, _pixels(mnist_data.test_set(transform="none", data_dir=MNIST_DIR)[0])
 
 
 def child(args):
