@@ -70,6 +70,51 @@ def check_model(holds: str, source: str):
         fail(f"--model={wanted}, but {source!r} holds a {holds} model")
 
 
+def open_run_or_export():
+    """What `--model_dir` (a training run) or `--saved_model` (an export, with `--dataset`) holds,
+    and the data it is scored on: a namespace of `flow` (the run's restored flow, or None),
+    `served` (the loaded export, or None), `model` (its name), `data` (`--dataset`, default the
+    run's own, from `--data_dir`), `dataset` and `source` (the path). Fails with one line when
+    both or neither are given, `--model` names another model, or the data's event shape or pixel
+    levels differ from the model's."""
+    import types
+
+    flag = flags.FLAGS
+    if bool(flag.model_dir) == bool(flag.saved_model):
+        fail("give exactly one of --model_dir and --saved_model")
+    if flag.saved_model and not flag.dataset:
+        fail("--saved_model needs --dataset")
+    from tfp_realnvp.experiment import ExperimentConfig, load_data
+
+    flow = served = None
+    if flag.model_dir:
+        from tfp_realnvp.experiment import restore_flow
+
+        flow, config = restore_flow(flag.model_dir)
+        model, event_shape, levels = config.model, tuple(flow.event_shape), flow.pixel_levels or None
+        config.dataset = flag.dataset or config.dataset
+        config.data_dir = flag.data_dir or config.data_dir
+        config = ExperimentConfig(**config.to_json())  # checks the dataset name
+    else:
+        from tfp_realnvp.export import exported_model, load_exported
+
+        served = load_exported(flag.saved_model)
+        model = exported_model(served)
+        event_shape, levels = tuple(served.event_shape.numpy()), int(served.pixel_levels.numpy()) or None
+        config = ExperimentConfig(dataset=flag.dataset, data_dir=flag.data_dir, model=model)
+    source = flag.model_dir or flag.saved_model
+    check_model(model, source)
+    d = load_data(config)
+    if d.event_shape != event_shape or d.levels != levels:
+        fail(
+            f"--dataset={config.dataset} has events of shape {list(d.event_shape)}"
+            + (f" with {d.levels}-level pixels" if d.levels else "")
+            + f", but the flow in {source!r} models shape {list(event_shape)}"
+            + (f" with {levels}-level pixels" if levels else "")
+        )
+    return types.SimpleNamespace(flow=flow, served=served, model=model, data=d, dataset=config.dataset, source=source)
+
+
 def error_line(err: BaseException) -> str:
     """One line naming what went wrong (the type too, where the message alone would not say)."""
     if isinstance(err, flags.Error):

@@ -34,10 +34,6 @@ _cli.define_model_check()
 def main(argv):
     if len(argv) > 1:
         _cli.fail(f"unexpected arguments {argv[1:]}; every option is a --flag")
-    if bool(FLAGS.model_dir) == bool(FLAGS.saved_model):
-        _cli.fail("give exactly one of --model_dir and --saved_model")
-    if FLAGS.saved_model and not FLAGS.dataset:
-        _cli.fail("--saved_model needs --dataset")
     out = FLAGS.out or os.path.join(FLAGS.model_dir or ".", "diagnostics.png")
     if os.path.isdir(out):
         _cli.fail(f"--out={out} is a directory; name the PNG file to write")
@@ -46,18 +42,11 @@ def main(argv):
 
     from tfp_realnvp import plots
     from tfp_realnvp.data import dequantize_draws
-    from tfp_realnvp.experiment import ExperimentConfig, load_data
 
-    if FLAGS.model_dir:
-        from tfp_realnvp.experiment import restore_flow
-
-        flow, config = restore_flow(FLAGS.model_dir)
-        _cli.check_model(config.model, FLAGS.model_dir)
-        config.dataset = FLAGS.dataset or config.dataset
-        config.data_dir = FLAGS.data_dir or config.data_dir
-        config = ExperimentConfig(**config.to_json())
-        model, prior = config.model, flow.prior
-        event_shape, levels, dtype = tuple(flow.event_shape), flow.pixel_levels or None, flow.dtype
+    run = _cli.open_run_or_export()
+    flow, served, model, d, source = run.flow, run.served, run.model, run.data, run.source
+    if flow is not None:
+        prior, dtype = flow.prior, flow.dtype
 
         def parts_fn(x):
             return flow.log_prob_parts(x)
@@ -66,18 +55,13 @@ def main(argv):
             return [tf.reshape(p, [tf.shape(p)[0], -1]) for p in flow.split_latents(flow.encode(x))]
 
     else:
-        from tfp_realnvp.export import METADATA_FILENAME, exported_model, load_exported
+        from tfp_realnvp.export import METADATA_FILENAME
 
-        served = load_exported(FLAGS.saved_model)
-        model = exported_model(served)
-        _cli.check_model(model, FLAGS.saved_model)
-        with open(os.path.join(FLAGS.saved_model, METADATA_FILENAME)) as f:
+        with open(os.path.join(source, METADATA_FILENAME)) as f:
             info = json.load(f)
         prior, dtype = info.get("prior", "normal"), tf.as_dtype(info.get("dtype", "float32"))
-        config = ExperimentConfig(dataset=FLAGS.dataset, data_dir=FLAGS.data_dir, model=model)
-        event_shape, levels = tuple(served.event_shape.numpy()), int(served.pixel_levels.numpy()) or None
         if "log_prob_parts" not in served.signatures:
-            _cli.fail(f"{FLAGS.saved_model!r} was exported before log_prob_parts existed; export it again")
+            _cli.fail(f"{source!r} was exported before log_prob_parts existed; export it again")
 
         def parts_fn(x):
             return served.signatures["log_prob_parts"](images=x)
@@ -86,13 +70,6 @@ def main(argv):
             by_scale = served.signatures["latents_by_scale"](images=x)
             return [by_scale[f"scale{i}"] for i in range(len(by_scale))]
 
-    d = load_data(config)
-    source = FLAGS.model_dir or FLAGS.saved_model
-    if d.event_shape != event_shape or d.levels != levels:
-        _cli.fail(
-            f"--dataset={config.dataset} has events of shape {list(d.event_shape)}, but {source!r} models "
-            f"shape {list(event_shape)}" + (f" with {levels}-level pixels" if levels else "")
-        )
     points = d.test[: FLAGS.num_points]
     if d.levels is not None:
         points = dequantize_draws(points, d.levels, 1, seed=1234)
@@ -106,8 +83,8 @@ def main(argv):
     parts["prior"] = parts.pop("prior")  # last, after the layers
     latents = [np.concatenate(z) for z in zip(*scales)]
     total = sum(parts.values())
-    dims = int(np.prod(event_shape))
-    print(f"{source} ({model}), {len(points)} test points of --dataset={config.dataset}: terms of log p(x), nats")
+    dims = int(np.prod(d.event_shape))
+    print(f"{source} ({model}), {len(points)} test points of --dataset={run.dataset}: terms of log p(x), nats")
     width = max(len(n) for n in parts) + 2
     print(f"{'layer':<{width}}{'mean':>12}{'std':>12}")
     for name, value in parts.items():

@@ -25,42 +25,19 @@ _cli.define_model_check()
 def main(argv):
     if len(argv) > 1:
         _cli.fail(f"unexpected arguments {argv[1:]}; every option is a --flag")
-    if bool(FLAGS.model_dir) == bool(FLAGS.saved_model):
-        _cli.fail("give exactly one of --model_dir and --saved_model")
-    if FLAGS.saved_model and not FLAGS.dataset:
-        _cli.fail("--saved_model needs --dataset")
-    from tfp_realnvp.experiment import ExperimentConfig, load_data, restore_flow
     from tfp_realnvp.training import evaluate
 
-    if FLAGS.model_dir:
-        flow, config = restore_flow(FLAGS.model_dir)
-        _cli.check_model(config.model, FLAGS.model_dir)
-        config.dataset = FLAGS.dataset or config.dataset
-        config.data_dir = FLAGS.data_dir or config.data_dir
-        config = ExperimentConfig(**config.to_json())  # checks the dataset name
-        model, event_shape, levels = flow, tuple(flow.event_shape), flow.pixel_levels or None
+    run = _cli.open_run_or_export()
+    if run.flow is not None:
+        model = run.flow
     else:
-        from tfp_realnvp.export import exported_model, load_exported
-
-        served = load_exported(FLAGS.saved_model)
-        _cli.check_model(exported_model(served), FLAGS.saved_model)
-        config = ExperimentConfig(dataset=FLAGS.dataset, data_dir=FLAGS.data_dir)
-        signature = served.signatures["log_prob"]
+        signature = run.served.signatures["log_prob"]
         model = lambda x: signature(images=x)["log_prob"]  # noqa: E731
-        event_shape, levels = tuple(served.event_shape.numpy()), int(served.pixel_levels.numpy()) or None
-    d = load_data(config)
-    source = FLAGS.model_dir or FLAGS.saved_model
-    if d.event_shape != event_shape or d.levels != levels:
-        _cli.fail(
-            f"--dataset={config.dataset} has events of shape {list(d.event_shape)}"
-            + (f" with {d.levels}-level pixels" if d.levels else "")
-            + f", but the flow in {source!r} models shape {list(event_shape)}"
-            + (f" with {levels}-level pixels" if levels else "")
-        )
+    d = run.data
     points = d.test if d.levels is None else _dequantized(d, FLAGS.test_draws)
     bpd = evaluate(model, points, FLAGS.batch_size)
     unit = f"bits/dim ({d.levels}-level pixels)" if d.levels else "bits/dim"
-    print(f"{config.dataset} test {unit}: {bpd:.4f}  ({len(points)} points)")
+    print(f"{run.dataset} test {unit}: {bpd:.4f}  ({len(points)} points)")
 
 
 def _dequantized(d, draws):
