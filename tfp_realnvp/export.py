@@ -11,6 +11,13 @@ unless the flow is float64; `[N, *event]` is a batch of events):
     log_prob_parts              images [N, *event] D        -> {<layer>: [N], ..., "prior": [N]} (sum: log_prob)
     latents_by_scale            images [N, *event] D        -> {"scale0": [N, D_0], ...} (finest first)
 
+A conditional flow (`condition_dims` K > 0) takes one more input in every signature except
+`metadata`: `condition` [N, K] D (one row per image, latent or sample; a single row [1, K]
+serves them all), checked like the images: "Shape of tensor condition ... is not compatible",
+"condition contains NaN or Inf", "condition must have 1 row or one per input". Its
+`loaded.condition_dims` is K (0 for unconditional flows, and for exports written before the
+field existed).
+
 The loaded object (`tf.saved_model.load(export_dir)` or `load_exported`) also has the same
 functions as attributes (`loaded.log_prob(images)` returns the same dict), the metadata
 `loaded.event_shape` (int32 vector), `loaded.pixel_levels` (int32 scalar, 0 for vector
@@ -66,13 +73,14 @@ __all__ = [
     "METADATA_FILENAME",
     "check_export_dir",
     "export_saved_model",
+    "exported_condition_dims",
     "exported_model",
     "load_exported",
     "model_name",
 ]
 
 METADATA_FILENAME = "tfp_realnvp.json"
-_FORMAT_VERSION = 2  # 2: the `model` name
+_FORMAT_VERSION = 3  # 2: the `model` name; 3: `condition_dims`
 
 
 # ---------------------------------------------------------------------------- in-graph checks
@@ -117,6 +125,20 @@ def _check_sample_args(num_samples: tf.Tensor, temperature: tf.Tensor) -> tuple[
         return tf.identity(num_samples), tf.identity(temperature)
 
 
+def _check_condition(condition: tf.Tensor | None, condition_dims: int, rows: tf.Tensor) -> tf.Tensor | None:
+    """A conditional signature's `condition`: [1 or `rows`, K], finite; broadcast to [rows, K]."""
+    if condition is None:
+        return None
+    condition = tf.ensure_shape(condition, [None, condition_dims], name="condition")
+    condition = tf.debugging.check_numerics(condition, "condition contains NaN or Inf")
+    n = tf.shape(condition)[0]
+    check = tf.debugging.Assert(
+        tf.logical_or(tf.equal(n, 1), tf.equal(n, rows)), ["condition must have 1 row or one per input, got", n]
+    )
+    with tf.control_dependencies([check]):
+        return tf.broadcast_to(condition, tf.stack([rows, condition_dims]))
+
+
 # ---------------------------------------------------------------------------- served module
 class _ServedFlow(tf.Module):
     """What gets saved: the flow's variables, metadata variables and the signature functions.
@@ -128,48 +150,61 @@ class _ServedFlow(tf.Module):
     def __init__(self, flow: Any, event_shape: tuple[int, ...], pixel_levels: int, num_dims: int, model: str):
         super().__init__(name="realnvp_export")
         dtype = tf.as_dtype(flow.dtype)
+        condition_dims = int(getattr(flow, "condition_dims", 0) or 0)
         self._variables = list(flow.variables)
         self.event_shape = tf.Variable(list(event_shape), dtype=tf.int32, trainable=False, name="event_shape")
         self.pixel_levels = tf.Variable(pixel_levels, dtype=tf.int32, trainable=False, name="pixel_levels")
         self.model = tf.Variable(model, dtype=tf.string, trainable=False, name="model")
+        self.condition_dims = tf.Variable(condition_dims, dtype=tf.int32, trainable=False, name="condition_dims")
         batch = tf.TensorShape([None, *event_shape])
         images_spec = tf.TensorSpec(batch, dtype, name="images")
         latents_spec = tf.TensorSpec(batch, dtype, name="latents")
+        # Conditional flows: every signature but `metadata` takes the condition last.
+        condition_specs = [tf.TensorSpec([None, condition_dims], dtype, name="condition")] if condition_dims else []
         ln2_dims = num_dims * math.log(2.0)
 
-        def log_prob(images):
+        def given(condition, rows):
+            condition = _check_condition(condition, condition_dims, rows)
+            return {} if condition is None else {"condition": condition}
+
+        def log_prob(images, condition=None):
             images = _check_images(images, event_shape, pixel_levels)
-            return {"log_prob": tf.ensure_shape(flow.log_prob(images), [None])}
+            kw = given(condition, tf.shape(images)[0])
+            return {"log_prob": tf.ensure_shape(flow.log_prob(images, **kw), [None])}
 
-        def bits_per_dim(images):  # calls the traced log_prob (which checks the images) instead of retracing the flow
-            return {"bits_per_dim": -self.log_prob(images)["log_prob"] / ln2_dims}
+        def bits_per_dim(images, *condition):  # the traced log_prob (it checks the inputs) instead of a retrace
+            return {"bits_per_dim": -self.log_prob(images, *condition)["log_prob"] / ln2_dims}
 
-        def encode(images):
+        def encode(images, condition=None):
             images = _check_images(images, event_shape, pixel_levels)
-            return {"latents": tf.ensure_shape(flow.encode(images), batch)}
+            kw = given(condition, tf.shape(images)[0])
+            return {"latents": tf.ensure_shape(flow.encode(images, **kw), batch)}
 
-        def decode(latents):
+        def decode(latents, condition=None):
             latents = _check_latents(latents, event_shape)
-            return {"images": tf.ensure_shape(flow.decode(latents), batch)}
+            kw = given(condition, tf.shape(latents)[0])
+            return {"images": tf.ensure_shape(flow.decode(latents, **kw), batch)}
 
-        def log_prob_parts(images):
+        def log_prob_parts(images, condition=None):
             images = _check_images(images, event_shape, pixel_levels)
-            return {_key(name): tf.ensure_shape(t, [None]) for name, t in flow.log_prob_parts(images).items()}
+            parts = flow.log_prob_parts(images, **given(condition, tf.shape(images)[0]))
+            return {_key(name): tf.ensure_shape(t, [None]) for name, t in parts.items()}
 
-        def latents_by_scale(images):
-            z = self.encode(images)["latents"]
+        def latents_by_scale(images, *condition):
+            z = self.encode(images, *condition)["latents"]
             parts = flow.split_latents(z)
             return {f"scale{i}": tf.reshape(part, [tf.shape(part)[0], -1]) for i, part in enumerate(parts)}
 
         chunked_sample = getattr(flow, "_sample_in_chunks", None)
 
-        def sample(num_samples, temperature):
+        def sample(num_samples, temperature, condition=None):
             num_samples, temperature = _check_sample_args(num_samples, temperature)
+            kw = given(condition, num_samples)
             if chunked_sample is None:
-                samples = flow.sample(num_samples, temperature=temperature)
-            else:  # RealNVP: in cache-sized chunks, as `draw_samples`
+                samples = flow.sample(num_samples, temperature=temperature, **kw)
+            else:  # in cache-sized chunks, as `draw_samples`
                 seed = tf.random.uniform([2], maxval=2**31 - 1, dtype=tf.int32)
-                samples = chunked_sample(num_samples, temperature, seed)
+                samples = chunked_sample(num_samples, temperature, seed, *kw.values())
             return {"samples": tf.ensure_shape(samples, batch)}
 
         def metadata():
@@ -178,11 +213,12 @@ class _ServedFlow(tf.Module):
                 "pixel_levels": tf.constant(pixel_levels, tf.int32),
                 "num_dims": tf.constant(num_dims, tf.int32),
                 "model": tf.constant(model),
+                "condition_dims": tf.constant(condition_dims, tf.int32),
             }
 
         # No autograph: the flow has no tensor-dependent Python control flow, and tracing is faster.
         def function(fn, *specs):
-            return tf.function(fn, input_signature=list(specs), autograph=False)
+            return tf.function(fn, input_signature=[*specs, *condition_specs], autograph=False)
 
         self.log_prob = function(log_prob, images_spec)
         self.bits_per_dim = function(bits_per_dim, images_spec)
@@ -193,7 +229,7 @@ class _ServedFlow(tf.Module):
         self.sample = function(
             sample, tf.TensorSpec([], tf.int32, name="num_samples"), tf.TensorSpec([], dtype, name="temperature")
         )
-        self.metadata = function(metadata)
+        self.metadata = tf.function(metadata, input_signature=[], autograph=False)
 
     def signatures(self) -> dict[str, Any]:
         return {
@@ -314,6 +350,7 @@ def export_saved_model(flow: Any, export_dir: str | os.PathLike, *, overwrite: b
             "format_version": _FORMAT_VERSION,
             "model": model_name(flow),
             "prior": getattr(flow, "prior", "normal"),
+            "condition_dims": int(getattr(flow, "condition_dims", 0) or 0),
             "event_shape": list(event_shape),
             "pixel_levels": pixel_levels,
             "num_dims": num_dims,
@@ -342,6 +379,12 @@ def export_saved_model(flow: Any, export_dir: str | os.PathLike, *, overwrite: b
     if moved_aside:
         _remove(old_dir)
     return export_dir
+
+
+def exported_condition_dims(loaded: Any) -> int:
+    """K of a conditional export (its signatures take `condition` [N, K]); 0 for unconditional ones."""
+    dims = getattr(loaded, "condition_dims", None)
+    return int(dims.numpy()) if dims is not None else 0
 
 
 def exported_model(loaded: Any) -> str:

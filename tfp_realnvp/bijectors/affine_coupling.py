@@ -11,6 +11,7 @@ from tfp_realnvp.bijectors.one_pass import (
     batch_shape_tensor,
     check_event_shape,
     flatten_batch,
+    flatten_condition,
     unflatten_batch,
 )
 
@@ -145,7 +146,10 @@ class AffineCoupling(OnePassBijector):
     Batch dimensions of any rank are flattened before it is called. A conditioner whose call
     takes a `training` keyword (e.g. one with dropout) gets the flow's `training` flag, and one
     that takes `seed` gets the stateless seed of a seeded training call (`TrainingCall`), and one
-    that also takes `example_offset` its position in the global batch. With
+    that also takes `example_offset` its position in the global batch. A `condition=` keyword
+    ([*batch, condition_dims], the input's batch shape; e.g. one-hot labels) is passed on,
+    flattened to [N, condition_dims], to a conditioner whose call takes `condition` (one that
+    does not take it refuses a condition). With
     `compute_dtype` (e.g. `tf.float16` on GPUs: mixed precision) the conditioner runs in that dtype while the
     scale, the transform and the log-det stay in `dtype`; the coupling remains an exact inverse
     because both directions evaluate the conditioner on the same masked input. Keep its variables
@@ -168,6 +172,7 @@ class AffineCoupling(OnePassBijector):
     """
 
     _takes_training = True
+    _takes_condition = True
 
     def __init__(
         self,
@@ -202,7 +207,7 @@ class AffineCoupling(OnePassBijector):
             self._mask = tf.constant(mask, dtype=dtype)
             self._event_shape = tf.TensorShape(mask.shape)
             self.conditioner = conditioner
-            self._conditioner_keywords = _keywords(conditioner) & {"training", "seed", "example_offset"}
+            self._conditioner_keywords = _keywords(conditioner) & {"training", "seed", "example_offset", "condition"}
             self.additive = bool(additive)
             self.scale_fn = scale_fn
             self.compute_dtype = tf.as_dtype(compute_dtype or dtype)
@@ -223,11 +228,15 @@ class AffineCoupling(OnePassBijector):
     def mask(self):
         return self._mask
 
-    def _log_scale_and_shift(self, masked, training):
+    def _log_scale_and_shift(self, masked, training, condition):
         """(s, t), zero on the masked units, for a masked input with any batch shape."""
         ndims = self._event_shape.rank
         flat, batch_shape = flatten_batch(masked, ndims)
         kwargs = {}
+        if condition is not None:
+            if "condition" not in self._conditioner_keywords:
+                raise ValueError(f"{self.name}: got a `condition`, but the conditioner's call takes none")
+            kwargs["condition"] = flatten_condition(condition)
         if "training" in self._conditioner_keywords:
             kwargs["training"] = bool(training)
         if "seed" in self._conditioner_keywords and getattr(training, "seed", None) is not None:
@@ -271,16 +280,16 @@ class AffineCoupling(OnePassBijector):
             return tf.zeros(batch_shape_tensor(x, self._event_shape.rank), x.dtype)
         return tf.reduce_sum(s, axis=list(range(-self._event_shape.rank, 0)))
 
-    def _forward_and_log_det(self, x, training=False):
+    def _forward_and_log_det(self, x, training=False, condition=None):
         check_event_shape(x, self._event_shape, self.name)
         masked = x * self._mask
-        s, t = self._log_scale_and_shift(masked, training)
+        s, t = self._log_scale_and_shift(masked, training, condition)
         y = x + t if s is None else masked + (1.0 - self._mask) * x * tf.exp(s) + t
         return y, self._log_det(s, x)
 
-    def _inverse_and_log_det(self, y, training=False):
+    def _inverse_and_log_det(self, y, training=False, condition=None):
         check_event_shape(y, self._event_shape, self.name)
         masked = y * self._mask
-        s, t = self._log_scale_and_shift(masked, training)
+        s, t = self._log_scale_and_shift(masked, training, condition)
         x = y - t if s is None else masked + (1.0 - self._mask) * (y - t) * tf.exp(-s)
         return x, -self._log_det(s, y)

@@ -13,6 +13,7 @@ __all__ = [
     "batch_shape_tensor",
     "check_event_shape",
     "flatten_batch",
+    "flatten_condition",
     "unflatten_batch",
 ]
 
@@ -32,14 +33,16 @@ class OnePassBijector(tfb.Bijector):
     cache is keyed on bijector equality, so parameter-based equality could hand one
     instance's cached outputs to another with different weights.
 
-    Bijectors that set `_takes_training = True` accept a `training` keyword, which the
-    package's composites forward to them.
+    Bijectors that set `_takes_training = True` accept a `training` keyword, and those that set
+    `_takes_condition = True` a `condition` keyword (None, or a float tensor [*batch,
+    condition_dims] with the input's batch shape); the package's composites forward both.
     """
 
     _cache = cache_util.BijectorCacheWithGreedyAttrs(
         forward_name="_augmented_forward", inverse_name="_augmented_inverse"
     )
     _takes_training = False
+    _takes_condition = False
 
     def __init__(self, forward_min_event_ndims=None, validate_args=False, **kwargs):
         check_int(forward_min_event_ndims, "`forward_min_event_ndims`", minimum=0)
@@ -153,3 +156,12 @@ def unflatten_batch(x, batch, event_ndims):
     out = tf.reshape(x, tf.concat([batch_shape, shape[tf.rank(x) - event_ndims :]], 0))
     out.set_shape(batch_static.concatenate(x.shape[-event_ndims:]))
     return out
+
+
+def flatten_condition(condition):
+    """A condition [*batch, K] as [prod(batch), K] (the rows of `flatten_batch`'s output); None stays None."""
+    if condition is None:
+        return None
+    condition = tf.convert_to_tensor(condition)
+    flat = tf.reshape(condition, [-1, condition.shape[-1] if condition.shape.rank else tf.shape(condition)[-1]])
+    return flat

@@ -4,8 +4,15 @@ import tensorflow as tf
 
 from tfp_realnvp._validation import check_dtype, check_event_shape_arg, check_int, check_positive_int, check_seed
 from tfp_realnvp.bijectors.affine_coupling import checkerboard_mask
-from tfp_realnvp.bijectors.one_pass import OnePassBijector, check_event_shape, flatten_batch, unflatten_batch
+from tfp_realnvp.bijectors.one_pass import (
+    OnePassBijector,
+    check_event_shape,
+    flatten_batch,
+    flatten_condition,
+    unflatten_batch,
+)
 from tfp_realnvp.bijectors.pixel_logit import pixel_assertions
+from tfp_realnvp.networks.condition import ConditionBias, check_condition_dims, checked_condition
 from tfp_realnvp.networks.weight_norm import WeightNormConv2D, ZeroConv2D
 
 __all__ = ["VariationalDequantization"]
@@ -43,8 +50,12 @@ class VariationalDequantization(OnePassBijector):
     rounding would carry to k + 1 is put back below it: the only departures from an exact
     bijection, on sets of negligible volume (the tests bound their effect on a cell's mass).
     `levels` only scales the context network's input (pixels in [0, levels)). The networks
-    compute in `dtype` (a `RealNVP`'s `compute_dtype` does not apply to them).
+    compute in `dtype` (a `RealNVP`'s `compute_dtype` does not apply to them). With
+    `condition_dims` > 0 the noise distribution is q(u | k, c): a `condition` [*batch,
+    condition_dims] enters the context network's first layer as a learned bias.
     """
+
+    _takes_condition = True
 
     def __init__(
         self,
@@ -55,6 +66,7 @@ class VariationalDequantization(OnePassBijector):
         dtype=tf.float32,
         seed=0,
         validate_args=False,
+        condition_dims=0,
         name="variational_dequantization",
     ):
         parameters = dict(locals())
@@ -64,6 +76,7 @@ class VariationalDequantization(OnePassBijector):
         num_couplings = check_int(num_couplings, "`num_couplings`", minimum=0)
         seed = check_seed(seed, "`seed`", upper=2**62)
         dtype = check_dtype(dtype, "`dtype`")
+        self.condition_dims = check_condition_dims(condition_dims)
         h, w, c = event_shape
         self._event_shape = tf.TensorShape(event_shape)
         with tf.name_scope(name) as scope_name:
@@ -72,6 +85,9 @@ class VariationalDequantization(OnePassBijector):
                 conv(c, hidden_channels, dtype=dtype, seed=seed, name="context_a"),
                 conv(hidden_channels, hidden_channels, dtype=dtype, seed=seed + 1, name="context_b"),
             ]
+            self.condition_bias = (
+                ConditionBias(condition_dims, hidden_channels, dtype=dtype, seed=seed) if condition_dims else None
+            )
             self.elementwise = ZeroConv2D(hidden_channels, 2 * c, dtype=dtype, name="elementwise")
             self.masks = [tf.constant(checkerboard_mask(h, w, c, i % 2), dtype) for i in range(num_couplings)]
             self.couplings = [
@@ -104,11 +120,14 @@ class VariationalDequantization(OnePassBijector):
         log_e, log_1m_e = tf.math.log(e), tf.math.log1p(-e)
         return k, log_e - log_1m_e, -log_e - log_1m_e, batch
 
-    def _log_scales_and_shifts(self, k):
-        """The elementwise (s, t) and the context features, both from the pixels k alone."""
+    def _log_scales_and_shifts(self, k, condition):
+        """The elementwise (s, t) and the context features, both from the pixels k (and the
+        condition) alone."""
+        condition = checked_condition(flatten_condition(condition), self.condition_dims, None, self.name)
         h = (k + 0.5) / self.levels - 0.5
-        for conv in self.context_convs:
-            h = tf.nn.relu(conv(h))
+        for i, conv in enumerate(self.context_convs):
+            h = conv(h)
+            h = tf.nn.relu(h if i or condition is None else h + self.condition_bias(condition, h))
         s, t = tf.split(self.elementwise(h), 2, axis=-1)
         return self.scales[0] * tf.tanh(s), t, h
 
@@ -130,9 +149,9 @@ class VariationalDequantization(OnePassBijector):
         log_det.set_shape(batch_static)
         return unflatten_batch(out, batch, 3), log_det
 
-    def _inverse_and_log_det(self, v):
+    def _inverse_and_log_det(self, v, condition=None):
         k, y, log_det, batch = self._split_cells(v, data_side=True)
-        s, t, context = self._log_scales_and_shifts(k)
+        s, t, context = self._log_scales_and_shifts(k, condition)
         y = y * tf.exp(s) + t
         log_det += s
         for i in range(len(self.couplings)):
@@ -141,9 +160,9 @@ class VariationalDequantization(OnePassBijector):
             log_det += s
         return self._in_cell(k, y, log_det, batch)
 
-    def _forward_and_log_det(self, v):
+    def _forward_and_log_det(self, v, condition=None):
         k, y, log_det, batch = self._split_cells(v, data_side=False)
-        s0, t0, context = self._log_scales_and_shifts(k)
+        s0, t0, context = self._log_scales_and_shifts(k, condition)
         for i in reversed(range(len(self.couplings))):
             s, t = self._coupling(i, y, context)
             y = (y - t) * tf.exp(-s)

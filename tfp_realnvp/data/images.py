@@ -25,6 +25,7 @@ __all__ = [
     "load_tfds",
     "read_cifar10_bin",
     "read_mnist_idx",
+    "read_mnist_labels",
 ]
 
 IMAGE_DATASETS = ("digits", "mnist", "cifar10", "celeb_a")
@@ -38,7 +39,9 @@ _GZIP_MAGIC = b"\x1f\x8b"
 _IDX3_MAGIC = 0x00000803
 _IDX1_MAGIC = 0x00000801
 _IDX3_HEADER_BYTES = 16
+_IDX1_HEADER_BYTES = 8
 _MNIST_FILES = {"train": "train-images-idx3-ubyte", "test": "t10k-images-idx3-ubyte"}
+_MNIST_LABEL_FILES = {"train": "train-labels-idx1-ubyte", "test": "t10k-labels-idx1-ubyte"}
 
 _CIFAR_SIDE = 32
 _CIFAR_RECORD_BYTES = 1 + 3 * _CIFAR_SIDE * _CIFAR_SIDE
@@ -51,12 +54,17 @@ _TFDS_BATCH = 1024
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class ImageData:
-    """Train and test images of one dataset: uint8 arrays [N, H, W, C] with values in [0, levels)."""
+    """Train and test images of one dataset: uint8 arrays [N, H, W, C] with values in [0, levels),
+    and their class labels (int64 [N] in [0, num_classes)) where the source has them (None
+    otherwise): what a class-conditional flow trains on."""
 
     train: np.ndarray
     test: np.ndarray
     levels: int
     name: str
+    train_labels: np.ndarray | None = None
+    test_labels: np.ndarray | None = None
+    num_classes: int | None = None
 
     def __post_init__(self):
         levels = self.levels
@@ -73,6 +81,18 @@ class ImageData:
                 f"ImageData {self.name!r}: train and test image shapes differ: "
                 f"{self.train.shape[1:]} vs {self.test.shape[1:]}"
             )
+        labelled = [self.train_labels is not None, self.test_labels is not None, self.num_classes is not None]
+        if any(labelled) and not all(labelled):
+            raise ValueError(f"ImageData {self.name!r}: give train_labels, test_labels and num_classes together")
+        for split in ("train", "test") if all(labelled) else ():
+            labels, images = getattr(self, f"{split}_labels"), getattr(self, split)
+            if not isinstance(labels, np.ndarray) or labels.shape != (len(images),) or labels.dtype.kind not in "iu":
+                raise ValueError(f"ImageData {self.name!r}: {split}_labels must be integers [{len(images)}]")
+            if len(labels) and (labels.min() < 0 or labels.max() >= self.num_classes):
+                raise ValueError(
+                    f"ImageData {self.name!r}: {split}_labels must be in [0, {self.num_classes}), got "
+                    f"[{labels.min()}, {labels.max()}]"
+                )
 
     @property
     def event_shape(self) -> tuple[int, int, int]:
@@ -87,14 +107,24 @@ def load_digits() -> ImageData:
     """scikit-learn's 8x8 digits (17 grey levels): the first 1500 images train, the last 297 test, unshuffled."""
     from sklearn import datasets  # Deferred: most callers never need scikit-learn.
 
-    images = datasets.load_digits().images
+    digits = datasets.load_digits()
+    images, labels = digits.images, digits.target.astype(np.int64)
     if images.ndim != 3 or images.shape[1:] != (8, 8) or len(images) <= _DIGITS_TRAIN:
         raise ValueError(f"scikit-learn digits: expected [1797, 8, 8] images, got shape {images.shape}")
     lo, hi = images.min(), images.max()
     if lo < 0 or hi > _DIGITS_LEVELS - 1 or not np.array_equal(images, np.round(images)):
         raise ValueError(f"scikit-learn digits: expected integer pixel values in 0..16, got range {lo}..{hi}")
     pixels = images.astype(np.uint8)[..., None]
-    return ImageData(train=pixels[:_DIGITS_TRAIN], test=pixels[_DIGITS_TRAIN:], levels=_DIGITS_LEVELS, name="digits")
+    n = _DIGITS_TRAIN
+    return ImageData(
+        train=pixels[:n],
+        test=pixels[n:],
+        levels=_DIGITS_LEVELS,
+        name="digits",
+        train_labels=labels[:n],
+        test_labels=labels[n:],
+        num_classes=10,
+    )
 
 
 def _read_bytes(path: Path, what: str) -> bytes:
@@ -104,16 +134,36 @@ def _read_bytes(path: Path, what: str) -> bytes:
         raise FileNotFoundError(f"{what} not found: {path}") from None
 
 
-def read_mnist_idx(path: str | os.PathLike) -> np.ndarray:
-    """Images [n, rows, cols, 1] uint8 from an IDX3 file (MNIST format), gzipped or not."""
-    path = Path(path)
-    raw = _read_bytes(path, "IDX3 image file")
+def _read_idx(path: Path, what: str) -> bytes:
+    raw = _read_bytes(path, what)
     # Decide by content, not by file name: downloads are often stored decompressed under the .gz name or vice versa.
     if raw[:2] == _GZIP_MAGIC:
         try:
             raw = gzip.decompress(raw)
         except (OSError, EOFError, zlib.error) as e:
             raise ValueError(f"{path}: corrupt or truncated gzip data ({e})") from e
+    return raw
+
+
+def read_mnist_labels(path: str | os.PathLike) -> np.ndarray:
+    """Labels [n] int64 from an IDX1 file (MNIST format), gzipped or not."""
+    path = Path(path)
+    raw = _read_idx(path, "IDX1 label file")
+    if len(raw) < _IDX1_HEADER_BYTES:
+        raise ValueError(f"{path}: truncated IDX1 file: {len(raw)} bytes, shorter than the 8-byte header")
+    magic, n = struct.unpack(">2I", raw[:_IDX1_HEADER_BYTES])
+    if magic != _IDX1_MAGIC:
+        hint = " (that is an IDX3 image file)" if magic == _IDX3_MAGIC else ""
+        raise ValueError(f"{path}: bad IDX1 magic number {magic:#010x}{hint}, expected {_IDX1_MAGIC:#010x}")
+    if len(raw) - _IDX1_HEADER_BYTES != n:
+        raise ValueError(f"{path}: header says {n} labels, got {len(raw) - _IDX1_HEADER_BYTES} bytes")
+    return np.frombuffer(raw, np.uint8, offset=_IDX1_HEADER_BYTES).astype(np.int64)
+
+
+def read_mnist_idx(path: str | os.PathLike) -> np.ndarray:
+    """Images [n, rows, cols, 1] uint8 from an IDX3 file (MNIST format), gzipped or not."""
+    path = Path(path)
+    raw = _read_idx(path, "IDX3 image file")
     if len(raw) < _IDX3_HEADER_BYTES:
         raise ValueError(f"{path}: truncated IDX3 file: {len(raw)} bytes, shorter than the 16-byte header")
     magic, n, rows, cols = struct.unpack(">4I", raw[:_IDX3_HEADER_BYTES])
@@ -130,8 +180,9 @@ def read_mnist_idx(path: str | os.PathLike) -> np.ndarray:
     return np.frombuffer(raw, np.uint8, offset=_IDX3_HEADER_BYTES).reshape(n, rows, cols, 1).copy()
 
 
-def read_cifar10_bin(path: str | os.PathLike) -> np.ndarray:
-    """Images [n, 32, 32, 3] uint8 from a CIFAR-10 binary batch (labels are skipped)."""
+def read_cifar10_bin(path: str | os.PathLike, labels: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    """Images [n, 32, 32, 3] uint8 from a CIFAR-10 binary batch; `labels=True` also returns the
+    records' labels [n] int64 in [0, 10)."""
     path = Path(path)
     raw = _read_bytes(path, "CIFAR-10 binary file")
     if not raw:
@@ -145,7 +196,13 @@ def read_cifar10_bin(path: str | os.PathLike) -> np.ndarray:
     records = np.frombuffer(raw, np.uint8).reshape(n, _CIFAR_RECORD_BYTES)
     # Records store whole colour planes one after another (channel-major); the models want channels last.
     planes = records[:, 1:].reshape(n, 3, _CIFAR_SIDE, _CIFAR_SIDE)
-    return np.ascontiguousarray(planes.transpose(0, 2, 3, 1))
+    images = np.ascontiguousarray(planes.transpose(0, 2, 3, 1))
+    if not labels:
+        return images
+    classes = records[:, 0].astype(np.int64)
+    if n and classes.max() >= 10:
+        raise ValueError(f"{path}: label byte {classes.max()} is not a CIFAR-10 class (0..9): not CIFAR-10 format")
+    return images, classes
 
 
 def _natural_key(path: Path) -> list:
@@ -171,7 +228,24 @@ def _load_local_mnist(data_dir: Path) -> ImageData:
         splits[split] = images
     if missing:
         raise FileNotFoundError(f"MNIST files not found in {data_dir}: looked for {'; '.join(missing)}")
-    return ImageData(train=splits["train"], test=splits["test"], levels=256, name="mnist")
+    labels = {}  # optional: a class-conditional flow needs them, the others do not
+    for split, stem in _MNIST_LABEL_FILES.items():
+        found = next((p for p in (data_dir / f"{stem}.gz", data_dir / stem) if p.is_file()), None)
+        if found is not None:
+            labels[split] = read_mnist_labels(found)
+            if len(labels[split]) != len(splits[split]):
+                raise ValueError(f"{found}: {len(labels[split])} labels for {len(splits[split])} {split} images")
+    if len(labels) < 2:
+        return ImageData(train=splits["train"], test=splits["test"], levels=256, name="mnist")
+    return ImageData(
+        train=splits["train"],
+        test=splits["test"],
+        levels=256,
+        name="mnist",
+        train_labels=labels["train"],
+        test_labels=labels["test"],
+        num_classes=10,
+    )
 
 
 def _load_local_cifar10(data_dir: Path) -> ImageData:
@@ -189,16 +263,26 @@ def _load_local_cifar10(data_dir: Path) -> ImageData:
         missing.append("test: test_batch.bin or test*.bin")
     if missing:
         raise FileNotFoundError(f"CIFAR-10 files not found in {root}: looked for {'; '.join(missing)}")
-    train = np.concatenate([read_cifar10_bin(p) for p in train_files])
-    test = np.concatenate([read_cifar10_bin(p) for p in test_files])
-    return ImageData(train=train, test=test, levels=256, name="cifar10")
+    train = [read_cifar10_bin(p, labels=True) for p in train_files]
+    test = [read_cifar10_bin(p, labels=True) for p in test_files]
+    return ImageData(
+        train=np.concatenate([images for images, _ in train]),
+        test=np.concatenate([images for images, _ in test]),
+        levels=256,
+        name="cifar10",
+        train_labels=np.concatenate([labels for _, labels in train]),
+        test_labels=np.concatenate([labels for _, labels in test]),
+        num_classes=10,
+    )
 
 
 def load_local(name: str, data_dir: str | os.PathLike) -> ImageData:
     """MNIST ("mnist") or CIFAR-10 ("cifar10") from the standard binary files in `data_dir`.
 
-    MNIST: train-images-idx3-ubyte[.gz] and t10k-images-idx3-ubyte[.gz].
-    CIFAR-10: every data_batch_*.bin (else every train*.bin) for train; test_batch.bin (else every test*.bin) for test.
+    MNIST: train-images-idx3-ubyte[.gz] and t10k-images-idx3-ubyte[.gz], and the labels from
+    train-labels-idx1-ubyte[.gz] and t10k-labels-idx1-ubyte[.gz] when both are there.
+    CIFAR-10: every data_batch_*.bin (else every train*.bin) for train; test_batch.bin (else every test*.bin) for test;
+    labels from the same records. (TFDS loads images only: `load_tfds` returns no labels.)
     """
     if name not in _LOCAL_DATASETS:
         raise ValueError(f"load_local: unknown dataset {name!r}; valid names: {', '.join(_LOCAL_DATASETS)}")

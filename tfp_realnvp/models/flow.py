@@ -20,6 +20,7 @@ from tfp_realnvp._validation import (
 from tfp_realnvp.bijectors import FlowChain, PixelLogit, Squeeze, TrainingCall, VariationalDequantization
 from tfp_realnvp.bijectors.composition import inverse_parts
 from tfp_realnvp.bijectors.pixel_logit import below, pixel_assertions
+from tfp_realnvp.networks.condition import check_condition_dims
 
 __all__ = ["Flow"]
 
@@ -36,11 +37,15 @@ PRIORS = ("normal", "logistic")
 
 
 def _split_kwargs(kwargs):
-    """`training=` (with its dropout `seed=`) and TFP's own `bijector_kwargs=` go to the bijector."""
+    """`training=` (with its dropout `seed=`), `condition=` (checked and broadcast by the flow) and
+    TFP's own `bijector_kwargs=` go to the bijector."""
     kwargs = dict(kwargs)
     distribution_kwargs = dict(kwargs.pop("distribution_kwargs", {}))
     bijector_kwargs = dict(kwargs.pop("bijector_kwargs", {}))
     seed = kwargs.pop("seed", None)
+    condition = kwargs.pop("condition", None)
+    if condition is not None:
+        bijector_kwargs["condition"] = condition
     if "training" in kwargs:
         bijector_kwargs["training"] = kwargs.pop("training")
     training = checked_training(bijector_kwargs.get("training", False))
@@ -52,7 +57,9 @@ def _split_kwargs(kwargs):
     elif training:  # also TFP's bijector_kwargs={"training": True}
         bijector_kwargs["training"] = TrainingCall(seed)
     if kwargs:
-        raise TypeError(f"unexpected keyword arguments {sorted(kwargs)}; a flow takes `training=` and `seed=`")
+        raise TypeError(
+            f"unexpected keyword arguments {sorted(kwargs)}; a flow takes `training=`, `seed=` and `condition=`"
+        )
     return distribution_kwargs, bijector_kwargs
 
 
@@ -83,11 +90,14 @@ def checked_common_args(event_shape, pixel_levels, dtype, compute_dtype, seed, s
     return event_shape, pixel_levels, dtype, compute_dtype, seed, validate_args
 
 
-def pixel_front(event_shape, pixel_levels, alpha, dequantization, hidden_channels, dtype, seed, validate_args):
+def pixel_front(
+    event_shape, pixel_levels, alpha, dequantization, hidden_channels, dtype, seed, validate_args, condition_dims=0
+):
     """The data-side layers of an image flow: optional `VariationalDequantization`, then `PixelLogit`.
 
     `dequantization`: "uniform" (the data pipeline's noise is scored as it is) or "variational"
-    (Flow++'s learned noise, `hidden_channels` wide, seeded with `seed`). No layers without pixels.
+    (Flow++'s learned noise, `hidden_channels` wide, seeded with `seed`, given the condition when
+    `condition_dims` > 0). No layers without pixels.
     Returns (layers, widest): `widest` is the largest activation of one sample they compute
     (positions x `hidden_channels` for the learned noise, else 1), for `Flow(widest=)`."""
     if dequantization not in ("uniform", "variational"):
@@ -102,7 +112,13 @@ def pixel_front(event_shape, pixel_levels, alpha, dequantization, hidden_channel
         widest = int(np.prod(event_shape[:-1])) * hidden_channels
         layers.append(
             VariationalDequantization(
-                event_shape, pixel_levels, hidden_channels, dtype=dtype, seed=seed, validate_args=validate_args
+                event_shape,
+                pixel_levels,
+                hidden_channels,
+                dtype=dtype,
+                seed=seed,
+                validate_args=validate_args,
+                condition_dims=condition_dims,
             )
         )
     layers.append(PixelLogit(pixel_levels, alpha, validate_args=validate_args))
@@ -132,6 +148,13 @@ class Flow(tfd.TransformedDistribution):
       `num_dims`, `pixel_levels` and `sample_chunk_size`: what export needs.
 
     Samples are valid data: `PixelLogit` clamps an image flow's samples into [0, pixel_levels).
+
+    Conditional flows (`condition_dims` = K > 0, e.g. K = 10 for one-hot digit labels) model
+    p(x | c): every method above takes `condition=` (the same keyword in `log_prob`, `sample`,
+    `encode`, `decode`, ...), a float tensor [..., K] in the flow's dtype that broadcasts against
+    the batch (a single [K] condition serves the whole batch; [N, K] gives each example its own),
+    and it reaches every conditioner of the chain. An unconditional flow (K = 0, the default)
+    refuses a condition and a conditional one requires it.
 
     Input checks: every method checks its input's dtype (the flow's; NumPy floats are converted)
     and shape ([..., *event_shape]) at trace time, which costs nothing per call. `log_prob` and
@@ -181,8 +204,10 @@ class Flow(tfd.TransformedDistribution):
         widest=1,
         dtype=tf.float32,
         validate_args=False,
+        condition_dims=0,
         name="Flow",
     ):
+        self.condition_dims = check_condition_dims(condition_dims)
         if prior not in PRIORS:
             raise ValueError(f"`prior` must be one of {', '.join(map(repr, PRIORS))}, got {prior!r}")
         dtype = check_dtype(dtype, "`dtype`")
@@ -231,6 +256,53 @@ class Flow(tfd.TransformedDistribution):
         ):
             raise ValueError(f"{what} must have shape [{batch}, {event}] (batch, then the event shape), got {x.shape}")
         return self._checked_values(x, what, values) if values else x
+
+    def _checked_condition(self, condition, target, values=False, batch_ndims=None):
+        """`condition` broadcast to the batch shape of `target` ([*batch, *event_shape], or with
+        `batch_ndims` given, `target` is that batch shape itself as a tensor), as [*batch, K] in
+        the flow's dtype; None for an unconditional flow. `values`: also refuse NaN / Inf."""
+        k = self.condition_dims
+        if not k:
+            if condition is not None:
+                raise ValueError("`condition`: this flow is unconditional (`condition_dims`=0); pass no condition")
+            return None
+        expected = f"`condition` must be a {self.dtype.name} tensor of shape [..., {k}] (e.g. tf.one_hot(labels, {k}))"
+        if condition is None:
+            raise ValueError(f"this flow is conditional (`condition_dims`={k}): pass `condition=`, a tensor [..., {k}]")
+        dtype = getattr(condition, "dtype", None)
+        if dtype is not None:
+            try:
+                dtype = tf.as_dtype(dtype)
+            except TypeError:
+                dtype = None
+            if dtype is None or not dtype.is_floating or (tf.is_tensor(condition) and dtype != self.dtype):
+                raise TypeError(f"{expected}, got dtype {getattr(dtype, 'name', condition.dtype)}")
+        try:
+            condition = tf.convert_to_tensor(condition, self.dtype)
+        except (TypeError, ValueError) as err:
+            raise TypeError(f"{expected}, got {type(condition).__name__}: {err}") from None
+        shape = condition.shape
+        if shape.rank is not None and (shape.rank == 0 or shape[-1] not in (None, k)):
+            raise ValueError(f"{expected}, got shape {shape}")
+        if batch_ndims is None:
+            ndims = len(self._event_shape_tuple)
+            batch_static = target.shape[:-ndims] if target.shape.rank is not None else tf.TensorShape(None)
+            batch = tf.shape(target)[: tf.rank(target) - ndims]
+        else:
+            batch_static, batch = tf.TensorShape(tf.get_static_value(target)), target
+        if shape.rank is not None and batch_static.rank is not None:
+            try:
+                tf.broadcast_static_shape(shape[:-1], batch_static)
+            except ValueError:
+                raise ValueError(
+                    f"`condition` of shape {shape} does not broadcast against the batch shape {batch_static}"
+                ) from None
+        if values:
+            condition = self._checked_values(condition, "`condition`", "latent")
+        out = tf.broadcast_to(condition, tf.concat([batch, [k]], 0))
+        if batch_static.rank is not None:
+            out.set_shape(batch_static.concatenate([k]))
+        return out
 
     def _checked_values(self, x, what, values):
         if values == "data" and self.pixel_levels:
@@ -302,20 +374,25 @@ class Flow(tfd.TransformedDistribution):
             return tf.identity(t)
 
     # ------------------------------------------------------------------ TFP hooks
-    def _call_log_prob(self, value, name, **kwargs):
+    def _call_log_prob(self, value, name, condition=None, **kwargs):
         # The training hot path: dtype and shape are checked when traced (free), values only with validate_args.
         value = self._checked_data(value, "`value`", "data" if self.validate_args else None)
-        return super()._call_log_prob(value, name, **kwargs)
+        condition = self._checked_condition(condition, value, self.validate_args)
+        return super()._call_log_prob(value, name, condition=condition, **kwargs)
 
-    def _call_prob(self, value, name, **kwargs):
+    def _call_prob(self, value, name, condition=None, **kwargs):
         value = self._checked_data(value, "`value`", "data" if self.validate_args else None)
-        return super()._call_prob(value, name, **kwargs)
+        condition = self._checked_condition(condition, value, self.validate_args)
+        return super()._call_prob(value, name, condition=condition, **kwargs)
 
-    def _call_sample_n(self, sample_shape, seed, temperature=1.0, **kwargs):
+    def _call_sample_n(self, sample_shape, seed, temperature=1.0, condition=None, **kwargs):
         sample_shape = self._checked_count(sample_shape, "`sample_shape`")
         temperature = self._checked_temperature(temperature)
         distribution_kwargs, bijector_kwargs = self._kwargs_split_fn(kwargs)
         z = self.distribution.sample(sample_shape, seed=seed, **distribution_kwargs)
+        condition = self._checked_condition(condition, z, values=True)
+        if condition is not None:
+            bijector_kwargs["condition"] = condition
         return self.bijector.forward(z * temperature, **bijector_kwargs)
 
     # ------------------------------------------------------------------ public extras
@@ -323,24 +400,31 @@ class Flow(tfd.TransformedDistribution):
     def num_dims(self):
         return int(np.prod(self._event_shape_tuple))
 
-    def encode(self, x, training=False):
+    def _condition_kwargs(self, condition, target):
+        condition = self._checked_condition(condition, target, values=True)
+        return {} if condition is None else {"condition": condition}
+
+    def encode(self, x, training=False, condition=None):
         """Data -> latent z (the data's shape). Checks `x`: dtype, shape, finite, pixels in [0, K)."""
         x = self._checked_data(x, "`x`", "data")
         training = checked_training(training)
-        return self.bijector.inverse(x, training=TrainingCall() if training is True else training)
+        kwargs = self._condition_kwargs(condition, x)
+        return self.bijector.inverse(x, training=TrainingCall() if training is True else training, **kwargs)
 
-    def decode(self, z):
+    def decode(self, z, condition=None):
         """Latent z -> data. Checks `z`: dtype, shape [..., *event_shape], finite."""
-        return self.bijector.forward(self._checked_data(z, "`z`", "latent"))
+        z = self._checked_data(z, "`z`", "latent")
+        return self.bijector.forward(z, **self._condition_kwargs(condition, z))
 
-    def log_prob_parts(self, x):
+    def log_prob_parts(self, x, condition=None):
         """The terms of `log_prob(x)` per example (inference mode), data side first: one entry per
         bijector of the chain, composites opened up (the log-det of the data -> latent map through
         that layer, named by the layer), then "prior" (the prior's log-density of the latent). Each
         entry has the batch shape and together they sum to `log_prob(x)` (to float rounding).
         Checks `x` like `encode`."""
         x = self._checked_data(x, "`x`", "data")
-        z, parts = inverse_parts(self.bijector, x, len(self._event_shape_tuple))
+        condition = self._checked_condition(condition, x, values=True)
+        z, parts = inverse_parts(self.bijector, x, len(self._event_shape_tuple), condition)
         named = {}
         for layer, ildj in parts:
             key, n = layer, 2
@@ -367,13 +451,13 @@ class Flow(tfd.TransformedDistribution):
         parts.append(z)
         return parts
 
-    def latent_statistics(self, x):
+    def latent_statistics(self, x, condition=None):
         """Per scale (finest first, `split_latents` of `encode(x)`): a dict of the latent's `mean`,
         `std` (over all its entries), `outside_3_sigma` (the share of entries with |z| > 3) and the
         number of `dims`. A flow fit by maximum likelihood has latents near its prior's: N(0, 1)
         has std 1 and 0.27% outside 3 sigma, the standard logistic std pi / sqrt(3)."""
         stats = []
-        for part in self.split_latents(self.encode(x)):
+        for part in self.split_latents(self.encode(x, condition=condition)):
             flat = tf.reshape(part, [-1])
             mean = tf.reduce_mean(flat)
             stats.append(
@@ -397,22 +481,30 @@ class Flow(tfd.TransformedDistribution):
         self._sample_chunk_size = check_positive_int(size, "`sample_chunk_size`")
         self.__dict__.pop("_draw_fn", None)  # traced with the old size
 
-    def draw_samples(self, num_samples, temperature=1.0, seed=None):
+    def draw_samples(self, num_samples, temperature=1.0, seed=None, condition=None):
         """`sample(num_samples, temperature=...)` through one compiled function: any count (a
         Python int or a scalar tensor) and temperature reuse the same graph, no retracing.
         The samples go through the flow `sample_chunk_size` at a time, so that the widest
         activation of a chunk (~4 MiB) stays in cache (small models take one chunk); chunk i is
-        drawn from `fold_in(seed, i)`. `seed`: a stateless seed (two ints); None draws one."""
+        drawn from `fold_in(seed, i)`. `seed`: a stateless seed (two ints); None draws one.
+        A conditional flow takes `condition` [K] (every sample) or [num_samples, K] (one each)."""
         num_samples = self._checked_count(num_samples, "`num_samples`", scalar=True)
         temperature = self._checked_temperature(temperature)
         if seed is None:
             seed = tf.random.uniform([2], maxval=2**31 - 1, dtype=tf.int32)
         seed = check_stateless_seed(seed, "`seed`")
+        count = tf.cast(num_samples, tf.int32)
         specs = [tf.TensorSpec([], tf.int32), tf.TensorSpec([], self.dtype), tf.TensorSpec([2], tf.int32)]
+        args = [count, temperature, seed]
+        if self.condition_dims:
+            args.append(self._checked_condition(condition, tf.reshape(count, [1]), values=True, batch_ndims=1))
+            specs.append(tf.TensorSpec([None, self.condition_dims], self.dtype))
+        else:
+            self._checked_condition(condition, None)
         fn = self._compiled("_draw_fn", self._sample_in_chunks, specs)
-        return fn(tf.cast(num_samples, tf.int32), temperature, seed)
+        return fn(*args)
 
-    def _sample_in_chunks(self, num_samples, temperature, seed):
+    def _sample_in_chunks(self, num_samples, temperature, seed, condition=None):
         tf.debugging.assert_non_negative(num_samples, message="`num_samples` must be >= 0")
         chunk = self.sample_chunk_size
         num_chunks = (num_samples + chunk - 1) // chunk
@@ -422,18 +514,27 @@ class Flow(tfd.TransformedDistribution):
         def draw(i, parts):
             count = tf.minimum(chunk, num_samples - i * chunk)
             part_seed = tf.random.experimental.stateless_fold_in(seed, i)
-            return i + 1, parts.write(i, self.sample(count, seed=part_seed, temperature=temperature))
+            kwargs = {} if condition is None else {"condition": condition[i * chunk : i * chunk + count]}
+            return i + 1, parts.write(i, self.sample(count, seed=part_seed, temperature=temperature, **kwargs))
 
         _, parts = tf.while_loop(lambda i, _: i < num_chunks, draw, (tf.constant(0), parts))
         return tf.reshape(parts.concat(), [-1, *event])
 
-    def compiled_log_prob(self, x):
+    def compiled_log_prob(self, x, condition=None):
         """`log_prob(x)` (inference statistics) through one compiled function: any batch size
         reuses the same graph. Checks `x` [N, *event_shape]: dtype, shape, finite, pixels in [0, K)."""
         x = self._checked_data(x, "`x`", batch="N")
-        spec = tf.TensorSpec([None, *self._event_shape_tuple], self.dtype)
-        fn = self._compiled("_log_prob_fn", lambda t: self.log_prob(self._checked_values(t, "`x`", "data")), [spec])
-        return fn(x)
+        specs = [tf.TensorSpec([None, *self._event_shape_tuple], self.dtype)]
+        args = [x]
+        condition = self._checked_condition(condition, x, values=True)
+        if condition is not None:
+            args.append(condition)
+            specs.append(tf.TensorSpec([None, self.condition_dims], self.dtype))
+
+        def log_prob(t, c=None):
+            return self.log_prob(self._checked_values(t, "`x`", "data"), condition=c)
+
+        return self._compiled("_log_prob_fn", log_prob, specs)(*args)
 
     def _compiled(self, key, python_fn, signature):
         """`tf.function(python_fn)` built once per flow and kept under `key` (not a tracked attribute)."""
@@ -442,13 +543,14 @@ class Flow(tfd.TransformedDistribution):
             fn = self.__dict__[key] = tf.function(python_fn, input_signature=signature)
         return fn
 
-    def bits_per_dim(self, x, training=False):
+    def bits_per_dim(self, x, training=False, condition=None):
         """-log_prob(x) / (D ln 2) for dequantized pixels x (or vectors: nats -> bits per dim).
         Checks `x`: dtype, shape, finite, pixels in [0, K)."""
         x = self._checked_data(x, "`x`", "data")
-        return -self.log_prob(x, training=training) / (self.num_dims * np.log(2.0))
+        condition = self._checked_condition(condition, x, values=True)
+        return -self.log_prob(x, training=training, condition=condition) / (self.num_dims * np.log(2.0))
 
-    def discrete_bits_per_dim(self, images, draws=1, seed=(0, 0)):
+    def discrete_bits_per_dim(self, images, draws=1, seed=(0, 0), condition=None):
         """Mean bits/dim of integer images [N, H, W, C] in [0, pixel_levels): each of `draws`
         uniform dequantizations x = pixel + U[0, 1) is scored and the results averaged (an upper
         bound on the discrete model's bits/dim; Theis et al. 2016). Returns a [N] tensor.
@@ -476,7 +578,7 @@ class Flow(tfd.TransformedDistribution):
         total = 0.0
         for i in range(draws):
             noise = tf.random.stateless_uniform(tf.shape(pixels), seed=seed + [0, i], dtype=self.dtype)
-            total += self.bits_per_dim(tf.minimum(pixels + noise, top))
+            total += self.bits_per_dim(tf.minimum(pixels + noise, top), condition=condition)
         return total / draws
 
     @property

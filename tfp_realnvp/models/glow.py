@@ -16,6 +16,7 @@ from tfp_realnvp.bijectors import (
 )
 from tfp_realnvp.models.flow import Flow, checked_common_args, pixel_front
 from tfp_realnvp.networks import GlowConditioner, MLPConditioner, ZeroConvConditioner
+from tfp_realnvp.networks.condition import check_condition_dims
 
 __all__ = ["Glow"]
 
@@ -54,7 +55,9 @@ class Glow(Flow):
     The priors are layers, so the base is N(0, I): `sample(n, temperature=T)` scales the
     standardised latent by T, which is Glow's temperature (each learned prior's std times T).
     `compute_dtype` runs the conditioners in that dtype (mixed precision); variables, transforms
-    and `log_prob` stay in `dtype`.
+    and `log_prob` stay in `dtype`. `condition_dims=K` > 0 builds a conditional flow p(x | c):
+    the coupling networks, the learned priors at the splits and the learned dequantization take
+    the condition c [..., K] (e.g. a one-hot label; `Flow`); the top prior stays unconditional.
 
     Examples:
 
@@ -87,6 +90,7 @@ class Glow(Flow):
         compute_dtype=None,
         seed=0,
         validate_args=False,
+        condition_dims=0,
         name="Glow",
     ):
         parameters = dict(locals())
@@ -102,7 +106,8 @@ class Glow(Flow):
             raise ValueError("`dropout` applies to the image conditioners (GlowConditioner); vector flows take none")
         additive = check_bool(additive, "`additive`")
         check_number(alpha, "`alpha`", 0.0, 0.5, low_open=True, high_open=True)
-        self._options = dict(dtype=dtype, compute_dtype=compute_dtype, additive=additive)
+        condition_dims = check_condition_dims(condition_dims)
+        self._options = dict(dtype=dtype, compute_dtype=compute_dtype, additive=additive, condition_dims=condition_dims)
         self._seed, self._count, self._step, self._dropout = seed, 0, 0, dropout
         if len(event_shape) == 3:
             h, w, _ = event_shape
@@ -118,7 +123,15 @@ class Glow(Flow):
             layers.append(ActNorm(event_shape, data_init=False, dtype=dtype, name="top_prior"))
             widest = max(hidden_units)
         front, front_widest = pixel_front(
-            event_shape, pixel_levels, alpha, dequantization, hidden_channels, dtype, 1000 * seed + 999, validate_args
+            event_shape,
+            pixel_levels,
+            alpha,
+            dequantization,
+            hidden_channels,
+            dtype,
+            1000 * seed + 999,
+            validate_args,
+            condition_dims,
         )
         super().__init__(
             front + layers,
@@ -129,6 +142,7 @@ class Glow(Flow):
             widest=max(widest, front_widest),
             dtype=dtype,
             validate_args=validate_args,
+            condition_dims=condition_dims,
             name=name,
         )
 
@@ -137,7 +151,14 @@ class Glow(Flow):
         return 1000 * self._seed + self._count
 
     def _mlp(self, features, hidden_units, seed, num_outputs):
-        return MLPConditioner(features, hidden_units, num_outputs, dtype=self._options["dtype"], seed=seed)
+        return MLPConditioner(
+            features,
+            hidden_units,
+            num_outputs,
+            dtype=self._options["dtype"],
+            seed=seed,
+            condition_dims=self._options["condition_dims"],
+        )
 
     def _steps(self, shape, num_steps, make_net):
         """`num_steps` steps of flow on events of `shape`, data side first."""
@@ -172,7 +193,13 @@ class Glow(Flow):
 
         def conv_net(channels, seed, num_outputs):
             return GlowConditioner(
-                channels, hidden, num_outputs=num_outputs, dropout=self._dropout, dtype=dtype, seed=seed
+                channels,
+                hidden,
+                num_outputs=num_outputs,
+                dropout=self._dropout,
+                dtype=dtype,
+                seed=seed,
+                condition_dims=self._options["condition_dims"],
             )
 
         layers = [tfb.Invert(Squeeze(name=f"squeeze{level}"))]
@@ -181,7 +208,13 @@ class Glow(Flow):
             layers.append(ActNorm(inner_shape, data_init=False, dtype=dtype, name="top_prior"))
         else:
             # The first half leaves; its prior N(mu, sigma^2) comes from the kept (second) half.
-            prior_net = ZeroConvConditioner(4 * c, num_outputs=2, dtype=dtype, seed=self._next_seed())
+            prior_net = ZeroConvConditioner(
+                4 * c,
+                num_outputs=2,
+                dtype=dtype,
+                seed=self._next_seed(),
+                condition_dims=self._options["condition_dims"],
+            )
             layers.append(
                 AffineCoupling(
                     channel_mask(*inner_shape, parity=1),

@@ -7,6 +7,7 @@ from tfp_realnvp._validation import check_positive_int, check_sizes
 from tfp_realnvp.bijectors import AffineCoupling, DiagonalScale, alternating_mask
 from tfp_realnvp.models.flow import Flow, checked_common_args, pixel_front
 from tfp_realnvp.networks import MLPConditioner
+from tfp_realnvp.networks.condition import check_condition_dims
 
 __all__ = ["NICE"]
 
@@ -16,17 +17,23 @@ _SEED_LIMIT = 2**22  # the conditioners' weight seeds are 1000 * seed + an index
 class _Flattened(tf.Module):
     """An MLP conditioner on the flattened event: [N, *event] -> [N, *event[:-1], k * C]."""
 
-    def __init__(self, event_shape, hidden_units, num_outputs, dtype, seed, name):
+    def __init__(self, event_shape, hidden_units, num_outputs, dtype, seed, condition_dims, name):
         super().__init__(name=name)
         self._event_shape = tuple(event_shape)
         self._num_outputs = num_outputs
         with self.name_scope:
             self.mlp = MLPConditioner(
-                int(np.prod(event_shape)), hidden_units, num_outputs=num_outputs, dtype=dtype, seed=seed, name="mlp"
+                int(np.prod(event_shape)),
+                hidden_units,
+                num_outputs=num_outputs,
+                dtype=dtype,
+                seed=seed,
+                condition_dims=condition_dims,
+                name="mlp",
             )
 
-    def __call__(self, x):
-        out = self.mlp(tf.reshape(x, [-1, int(np.prod(self._event_shape))]))
+    def __call__(self, x, condition=None):
+        out = self.mlp(tf.reshape(x, [-1, int(np.prod(self._event_shape))]), condition=condition)
         parts = tf.split(out, self._num_outputs, axis=-1)  # each [N, D]: s_raw then t, or t alone
         return tf.concat([tf.reshape(p, [-1, *self._event_shape]) for p in parts], axis=-1)
 
@@ -48,6 +55,8 @@ class NICE(Flow):
     Vectors `[D]`, D >= 2, are used as they are. The defaults are the paper's MNIST model: 4
     couplings of 5 hidden layers of 1000 units (Table 1). `compute_dtype` runs the MLPs in
     that dtype (mixed precision); variables, transforms and `log_prob` stay in `dtype`.
+    `condition_dims=K` > 0 builds a conditional flow p(x | c): every coupling's MLP takes the
+    condition c [..., K] (e.g. a one-hot label; `Flow`).
 
     Examples:
 
@@ -75,6 +84,7 @@ class NICE(Flow):
         compute_dtype=None,
         seed=0,
         validate_args=False,
+        condition_dims=0,
         name="NICE",
     ):
         parameters = dict(locals())
@@ -82,6 +92,7 @@ class NICE(Flow):
             event_shape, pixel_levels, dtype, compute_dtype, seed, _SEED_LIMIT, validate_args, name
         )
         num_couplings = check_positive_int(num_couplings, "`num_couplings`")
+        condition_dims = check_condition_dims(condition_dims)
         hidden_units = check_sizes(hidden_units, "`hidden_units`")
         dims = int(np.prod(event_shape))
         if dims < 2:
@@ -91,9 +102,17 @@ class NICE(Flow):
             mask = alternating_mask(dims, i % 2).reshape(event_shape)
             net_seed = 1000 * seed + 10 * (i + 1)
             if len(event_shape) == 1:
-                net = MLPConditioner(dims, hidden_units, num_outputs=1, dtype=dtype, seed=net_seed, name=f"mlp{i + 1}")
+                net = MLPConditioner(
+                    dims,
+                    hidden_units,
+                    num_outputs=1,
+                    dtype=dtype,
+                    seed=net_seed,
+                    condition_dims=condition_dims,
+                    name=f"mlp{i + 1}",
+                )
             else:
-                net = _Flattened(event_shape, hidden_units, 1, dtype, net_seed, name=f"mlp{i + 1}")
+                net = _Flattened(event_shape, hidden_units, 1, dtype, net_seed, condition_dims, name=f"mlp{i + 1}")
             layers.append(
                 AffineCoupling(
                     mask, net, additive=True, dtype=dtype, compute_dtype=compute_dtype, name=f"coupling{i + 1}"
@@ -109,5 +128,6 @@ class NICE(Flow):
             widest=max(hidden_units),
             dtype=dtype,
             validate_args=validate_args,
+            condition_dims=condition_dims,
             name=name,
         )

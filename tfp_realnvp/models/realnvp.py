@@ -25,6 +25,7 @@ from tfp_realnvp.bijectors import (
 )
 from tfp_realnvp.models.flow import Flow, checked_common_args, pixel_front
 from tfp_realnvp.networks import MLPConditioner, ResNetConditioner
+from tfp_realnvp.networks.condition import check_condition_dims
 
 __all__ = ["RealNVP"]
 
@@ -46,9 +47,19 @@ class _Builder:
     """Creates the layers with deterministic seeds and the shared hyper-parameters."""
 
     def __init__(
-        self, dtype, seed, additive, batch_norm, momentum, compute_dtype=None, dropout=0.0, squeeze_first=False
+        self,
+        dtype,
+        seed,
+        additive,
+        batch_norm,
+        momentum,
+        compute_dtype=None,
+        dropout=0.0,
+        squeeze_first=False,
+        condition_dims=0,
     ):
         self.dtype, self.seed, self.additive, self.compute_dtype = dtype, seed, additive, compute_dtype
+        self.condition_dims = condition_dims
         self.batch_norm, self.momentum, self.dropout = batch_norm, momentum, dropout
         self.squeeze_first = squeeze_first
         self.count = 0
@@ -58,7 +69,9 @@ class _Builder:
         self.count += 1
         self.widest = max(self.widest, int(np.prod(mask.shape[:-1])) * width)
         k = 1 if self.additive else 2
-        net = make_net(num_outputs=k, dtype=self.dtype, seed=1000 * self.seed + 10 * self.count)
+        net = make_net(
+            num_outputs=k, dtype=self.dtype, seed=1000 * self.seed + 10 * self.count, condition_dims=self.condition_dims
+        )
         layers = [
             AffineCoupling(
                 mask,
@@ -113,6 +126,9 @@ class RealNVP(Flow):
     `compute_dtype` (mixed precision, e.g. `tf.float16` on GPUs) runs the conditioner networks
     in that dtype; variables, transforms, log-dets and `log_prob` stay in `dtype`.
 
+    `condition_dims=K` > 0 builds a conditional flow p(x | c): every conditioner (and the learned
+    dequantization) takes the condition c [..., K], e.g. a one-hot label (`Flow`).
+
     The latent has the data's shape; `split_latents(z)` gives the per-scale parts (`Flow`).
     `log_prob(x, training=True)` uses and updates the batch-norm statistics and applies the
     dropout. `sample(n, temperature=T)` draws z ~ N(0, T^2 I).
@@ -166,6 +182,7 @@ class RealNVP(Flow):
         compute_dtype=None,
         seed=0,
         validate_args=False,
+        condition_dims=0,
         name="RealNVP",
     ):
         parameters = dict(locals())
@@ -198,8 +215,17 @@ class RealNVP(Flow):
             raise ValueError("`dropout` applies to the image conditioners (ResNets); vector flows take none")
         if squeeze_first and len(event_shape) == 1:
             raise ValueError("`squeeze_first` applies to image flows; vectors have nothing to squeeze")
+        condition_dims = check_condition_dims(condition_dims)
         builder = _Builder(
-            dtype, seed, additive, batch_norm, batch_norm_momentum, compute_dtype, dropout, squeeze_first
+            dtype,
+            seed,
+            additive,
+            batch_norm,
+            batch_norm_momentum,
+            compute_dtype,
+            dropout,
+            squeeze_first,
+            condition_dims,
         )
         if len(event_shape) == 3:
             self._check_image_shape(event_shape, num_scales)
@@ -207,7 +233,15 @@ class RealNVP(Flow):
         else:
             flow = self._vector_flow(builder, event_shape[0], num_couplings, hidden_units, linear_mixing)
         front, front_widest = pixel_front(
-            event_shape, pixel_levels, alpha, dequantization, hidden_channels, dtype, 1000 * seed + 999, validate_args
+            event_shape,
+            pixel_levels,
+            alpha,
+            dequantization,
+            hidden_channels,
+            dtype,
+            1000 * seed + 999,
+            validate_args,
+            condition_dims,
         )
         super().__init__(
             front + flow,
@@ -218,6 +252,7 @@ class RealNVP(Flow):
             widest=max(builder.widest, front_widest),
             dtype=dtype,
             validate_args=validate_args,
+            condition_dims=condition_dims,
             name=name,
         )
 

@@ -4,8 +4,9 @@ import numpy as np
 import tensorflow as tf
 
 from tfp_realnvp._validation import check_dtype, check_number, check_positive_int, check_seed
+from tfp_realnvp.networks.condition import ConditionBias, check_condition_dims, checked_condition
 from tfp_realnvp.networks.dropout import per_example_dropout
-from tfp_realnvp.networks.weight_norm import ZeroConv2D, conv2d_same
+from tfp_realnvp.networks.weight_norm import ZeroConv2D, ZeroDense, conv2d_same
 
 __all__ = ["GlowConditioner", "ZeroConvConditioner"]
 
@@ -70,6 +71,8 @@ class GlowConditioner(tf.Module):
     input's dtype (mixed precision). `dropout` > 0 drops hidden units before the output conv
     when called with `training=True`; with a stateless `seed` example b's mask is a function of
     the seed and of `example_offset + b` (`per_example_dropout`), as in `ResNetConditioner`.
+    With `condition_dims` > 0 the call takes a `condition` [N, condition_dims], added to the first
+    conv's output at every position as a learned bias (`ConditionBias`).
     """
 
     def __init__(
@@ -80,6 +83,7 @@ class GlowConditioner(tf.Module):
         dropout=0.0,
         dtype=tf.float32,
         seed=0,
+        condition_dims=0,
         name="glow_conditioner",
     ):
         super().__init__(name=name)
@@ -89,14 +93,20 @@ class GlowConditioner(tf.Module):
         self.dropout = check_number(dropout, "`dropout`", 0.0, 1.0, high_open=True)
         dtype = check_dtype(dtype, "`dtype`")
         seed = check_seed(seed, "`seed`", upper=2**62)
+        self.condition_dims = check_condition_dims(condition_dims)
         with self.name_scope:
+            self.condition_bias = (
+                ConditionBias(self.condition_dims, hidden_channels, dtype=dtype, seed=seed) if condition_dims else None
+            )
             self.in_conv = _Conv2D(self.in_channels, hidden_channels, 3, dtype, [seed, 0], name="in_conv")
             self.hidden_conv = _Conv2D(hidden_channels, hidden_channels, 1, dtype, [seed, 1], name="hidden_conv")
             self.out_conv = _ZeroConv2DWithGain(hidden_channels, num_outputs * self.in_channels, dtype, "out_conv")
 
-    def __call__(self, x, training=False, seed=None, example_offset=0):
+    def __call__(self, x, training=False, seed=None, example_offset=0, condition=None):
         _check_input(x, self.in_channels, self.name)
-        h = tf.nn.relu(self.in_conv(x))
+        condition = checked_condition(condition, self.condition_dims, x.shape[0], self.name)
+        h = self.in_conv(x)
+        h = tf.nn.relu(h if condition is None else h + self.condition_bias(condition, h))
         h = tf.nn.relu(self.hidden_conv(h))
         if training and self.dropout:
             if seed is None:
@@ -114,17 +124,31 @@ class ZeroConvConditioner(tf.Module):
     channels the Gaussian N(mean, exp(log_std)^2) whose mean and log-std are this conv of the
     kept channels; at initialisation the output is 0, a standard normal. `seed` is accepted (and
     checked) for a signature like the other conditioners' and is unused: every weight starts at 0.
+    With `condition_dims` > 0 the call takes a `condition` [N, condition_dims] and a
+    zero-initialised dense map of it is added to the output at every position: a class-conditional
+    prior (Glow's learned prior given y).
     """
 
-    def __init__(self, in_channels, num_outputs=2, dtype=tf.float32, seed=0, name="zero_conv_conditioner"):
+    def __init__(
+        self, in_channels, num_outputs=2, dtype=tf.float32, seed=0, condition_dims=0, name="zero_conv_conditioner"
+    ):
         super().__init__(name=name)
         self.in_channels = check_positive_int(in_channels, "`in_channels`")
         num_outputs = check_positive_int(num_outputs, "`num_outputs`")
         dtype = check_dtype(dtype, "`dtype`")
         check_seed(seed, "`seed`", upper=2**62)
+        self.condition_dims = check_condition_dims(condition_dims)
+        outputs = num_outputs * self.in_channels
         with self.name_scope:
-            self.out_conv = _ZeroConv2DWithGain(self.in_channels, num_outputs * self.in_channels, dtype, "out_conv")
+            self.out_conv = _ZeroConv2DWithGain(self.in_channels, outputs, dtype, "out_conv")
+            self.condition_out = (
+                ZeroDense(self.condition_dims, outputs, dtype, name="condition_out") if self.condition_dims else None
+            )
 
-    def __call__(self, x):
+    def __call__(self, x, condition=None):
         _check_input(x, self.in_channels, self.name)
-        return self.out_conv(x)
+        condition = checked_condition(condition, self.condition_dims, x.shape[0], self.name)
+        out = self.out_conv(x)
+        if condition is None:
+            return out
+        return out + self.condition_out(tf.cast(condition, out.dtype))[:, None, None, :]

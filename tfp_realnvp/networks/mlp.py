@@ -3,6 +3,7 @@
 import tensorflow as tf
 
 from tfp_realnvp._validation import check_dtype, check_positive_int, check_seed, check_sizes
+from tfp_realnvp.networks.condition import ConditionBias, check_condition_dims, checked_condition
 from tfp_realnvp.networks.weight_norm import WeightNormDense, ZeroDense
 
 __all__ = ["MLPConditioner"]
@@ -13,7 +14,11 @@ class MLPConditioner(tf.Module):
     zero-initialised output layer (a new coupling is the identity) whose result is multiplied by
     the constant `output_scale`. Adam moves every weight by about its learning rate per step
     whatever the gradient's size, so `output_scale` < 1 shrinks how far one step moves the output
-    (the shift and log-scale) without changing the initial function."""
+    (the shift and log-scale) without changing the initial function.
+
+    With `condition_dims` > 0 it is a conditional network: `__call__(x, condition)` takes a
+    condition [N, condition_dims] (e.g. a one-hot label), which enters the first hidden layer as
+    a learned bias (`ConditionBias`)."""
 
     def __init__(
         self,
@@ -23,6 +28,7 @@ class MLPConditioner(tf.Module):
         dtype=tf.float32,
         seed=0,
         output_scale=1.0,
+        condition_dims=0,
         name="mlp_conditioner",
     ):
         super().__init__(name=name)
@@ -34,6 +40,7 @@ class MLPConditioner(tf.Module):
         if isinstance(output_scale, bool) or not isinstance(output_scale, (int, float)) or not output_scale > 0:
             raise ValueError(f"`output_scale` must be a positive number, got {output_scale!r}")
         self.output_scale = float(output_scale)
+        self.condition_dims = check_condition_dims(condition_dims)
         sizes = [features, *hidden_units]
         with self.name_scope:
             self.hidden = [
@@ -41,9 +48,14 @@ class MLPConditioner(tf.Module):
                 for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:]))
             ]
             self.out = ZeroDense(sizes[-1], num_outputs * features, dtype=dtype, name="out")
+            self.condition_bias = (
+                ConditionBias(self.condition_dims, sizes[1], dtype=dtype, seed=seed) if self.condition_dims else None
+            )
 
-    def __call__(self, x):
-        for layer in self.hidden:
-            x = tf.nn.relu(layer(x))
+    def __call__(self, x, condition=None):
+        condition = checked_condition(condition, self.condition_dims, x.shape[0], self.name)
+        for i, layer in enumerate(self.hidden):
+            h = layer(x)
+            x = tf.nn.relu(h if i or condition is None else h + self.condition_bias(condition, h))
         out = self.out(x)
         return out if self.output_scale == 1.0 else out * tf.cast(self.output_scale, out.dtype)

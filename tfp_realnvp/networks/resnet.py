@@ -3,6 +3,7 @@
 import tensorflow as tf
 
 from tfp_realnvp._validation import check_dtype, check_int, check_number, check_positive_int, check_seed
+from tfp_realnvp.networks.condition import ConditionBias, check_condition_dims, checked_condition
 from tfp_realnvp.networks.dropout import per_example_dropout
 from tfp_realnvp.networks.weight_norm import WeightNormConv2D, ZeroConv2D
 
@@ -22,7 +23,9 @@ class ResNetConditioner(tf.Module):
     stateless `seed` (two ints) example b's masks are a function of the seed (block i uses it
     folded with i) and of `example_offset + b`, its position in the global batch
     (`per_example_dropout`), so seeded training runs repeat exactly, XLA included, on any number
-    of replicas; without one they come from TF's global generator.
+    of replicas; without one they come from TF's global generator. With `condition_dims` > 0 the
+    call takes a `condition` [N, condition_dims] (e.g. a one-hot label), added to the in-conv's
+    output at every position as a learned bias (`ConditionBias`).
     """
 
     def __init__(
@@ -34,6 +37,7 @@ class ResNetConditioner(tf.Module):
         dropout=0.0,
         dtype=tf.float32,
         seed=0,
+        condition_dims=0,
         name="resnet_conditioner",
     ):
         super().__init__(name=name)
@@ -44,8 +48,12 @@ class ResNetConditioner(tf.Module):
         self.dropout = check_number(dropout, "`dropout`", 0.0, 1.0, high_open=True)
         dtype = check_dtype(dtype, "`dtype`")
         seed = check_seed(seed, "`seed`", upper=2**62)
+        self.condition_dims = check_condition_dims(condition_dims)
         with self.name_scope:
             self.in_conv = WeightNormConv2D(in_channels, hidden_channels, dtype=dtype, seed=seed, name="in_conv")
+            self.condition_bias = (
+                ConditionBias(self.condition_dims, hidden_channels, dtype=dtype, seed=seed) if condition_dims else None
+            )
             self.blocks = [
                 (
                     WeightNormConv2D(
@@ -59,8 +67,11 @@ class ResNetConditioner(tf.Module):
             ]
             self.out_conv = ZeroConv2D(hidden_channels, num_outputs * in_channels, dtype=dtype, name="out_conv")
 
-    def __call__(self, x, training=False, seed=None, example_offset=0):
+    def __call__(self, x, training=False, seed=None, example_offset=0, condition=None):
+        condition = checked_condition(condition, self.condition_dims, x.shape[0], self.name)
         h = self.in_conv(x)
+        if condition is not None:
+            h = h + self.condition_bias(condition, h)
         for i, (conv_a, conv_b) in enumerate(self.blocks):
             inner = tf.nn.relu(conv_a(tf.nn.relu(h)))
             if training and self.dropout:
