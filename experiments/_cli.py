@@ -100,7 +100,8 @@ def open_run_or_export():
 
         served = load_exported(flag.saved_model)
         model = exported_model(served)
-        event_shape, levels = tuple(served.event_shape.numpy()), int(served.pixel_levels.numpy()) or None
+        event_shape = tuple(int(n) for n in served.event_shape.numpy())
+        levels = int(served.pixel_levels.numpy()) or None
         config = ExperimentConfig(dataset=flag.dataset, data_dir=flag.data_dir, model=model)
     source = flag.model_dir or flag.saved_model
     check_model(model, source)

@@ -2,8 +2,10 @@
 
 python experiments/evaluate.py --model_dir=runs/digits
 python experiments/evaluate.py --saved_model=saved_models/digits --dataset=digits
+python experiments/evaluate.py --saved_model=saved_models/breast_cancer --dataset=breast_cancer
 """
 
+import math
 import os
 import sys
 
@@ -16,7 +18,11 @@ FLAGS = flags.FLAGS
 flags.DEFINE_string("model_dir", None, "A training run directory (config.json + checkpoints/)")
 flags.DEFINE_string("saved_model", None, "An exported SavedModel directory (instead of --model_dir)")
 flags.DEFINE_string("dataset", None, "Dataset to evaluate on (default: the run's own)")
-flags.DEFINE_string("data_dir", None, "Local data folder (default: the run's own; TFDS when absent)")
+flags.DEFINE_string(
+    "data_dir",
+    None,
+    "Local data folder, e.g. the MAF release for tabular sets (default: the run's own; TFDS when absent)",
+)
 flags.DEFINE_integer("test_draws", 4, "Uniform dequantizations averaged", lower_bound=1)
 flags.DEFINE_integer("batch_size", 500, "Evaluation batch size", lower_bound=1)
 _cli.define_model_check()
@@ -37,7 +43,8 @@ def main(argv):
     points = d.test if d.levels is None else _dequantized(d, FLAGS.test_draws)
     bpd = evaluate(model, points, FLAGS.batch_size)
     unit = f"bits/dim ({d.levels}-level pixels)" if d.levels else "bits/dim"
-    print(f"{run.dataset} test {unit}: {bpd:.4f}  ({len(points)} points)")
+    nats = "" if d.levels else f", NLL {bpd * math.log(2.0):.4f} nats/dim"  # vectors: also in nats
+    print(f"{run.dataset} test {unit}: {bpd:.4f}{nats}  ({len(points)} points)")
 
 
 def _dequantized(d, draws):

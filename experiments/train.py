@@ -4,6 +4,7 @@ python experiments/train.py                                  # digits, the READM
 python experiments/train.py --model=glow --num_steps=8       # Glow on digits
 python experiments/train.py --dataset=mnist --data_dir=../shared/data/mnist --num_scales=3
 python experiments/train.py --dataset=moons --steps=3000 --strategy=mirrored --num_cpu_devices=2
+python experiments/train.py --dataset=power --data_dir=../shared/data/maf    # MAF's tabular sets, from local files
 """
 
 import dataclasses
@@ -18,9 +19,17 @@ import _cli  # noqa: E402  (beside this script)
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string(
-    "dataset", "digits", "digits, mnist, cifar10, celeb_a, moons, eight_gaussians, checkerboard, rings or swiss_roll"
+    "dataset",
+    "digits",
+    "Images: digits, mnist, cifar10, celeb_a; 2-D: moons, eight_gaussians, checkerboard, rings, swiss_roll; "
+    "tabular: breast_cancer (scikit-learn), power, gas, hepmass, miniboone, bsds300 (MAF's files, need --data_dir)",
 )
-flags.DEFINE_string("data_dir", None, "Folder with local files (MNIST IDX gz / CIFAR-10 .bin); TFDS when absent")
+flags.DEFINE_string(
+    "data_dir",
+    None,
+    "Folder with local files: MNIST IDX gz / CIFAR-10 .bin (TFDS when absent), or the MAF data release "
+    "(power/, gas/, hepmass/, miniboone/, BSDS300/ under it; never downloaded)",
+)
 flags.DEFINE_string("model", "realnvp", "The model: realnvp, glow or nice (tfp_realnvp.models.MODELS)")
 flags.DEFINE_integer("num_scales", None, "Multi-scale levels (images; realnvp, glow; default 2)", lower_bound=1)
 flags.DEFINE_integer(
@@ -171,7 +180,7 @@ def main(argv):
         )
     )
     if "test_nll_nats" in metrics:
-        print(f"test NLL: {metrics['test_nll_nats']:.4f} nats")
+        print(f"test NLL: {metrics['test_nll_nats_per_dim']:.4f} nats/dim, {metrics['test_nll_nats']:.4f} nats/example")
     print(f"trained {metrics['steps']} steps in {metrics['train_seconds']:.1f} s; {metrics['params']:,} parameters")
     print(f"SavedModel: {metrics['export_dir']}")
     for path in metrics["pictures"]:

@@ -103,9 +103,14 @@ class ExperimentConfig:
     temperature: float = 1.0
 
     def __post_init__(self):
-        known = data_lib.IMAGE_DATASETS + data_lib.TOY_DATASETS
+        known = data_lib.IMAGE_DATASETS + data_lib.TOY_DATASETS + data_lib.TABULAR_DATASETS
         if self.dataset not in known:
             raise ValueError(f"unknown dataset {self.dataset!r}; choose from {', '.join(known)}")
+        if self.dataset in data_lib.MAF_DATASETS and self.data_dir is None:
+            raise ValueError(
+                f"`dataset` {self.dataset!r} is read from the MAF data release on disk: pass `data_dir` "
+                "(the folder holding power/, gas/, hepmass/, miniboone/, BSDS300/); nothing is downloaded"
+            )
         if self.model not in MODELS:
             raise ValueError(f"unknown model {self.model!r}; choose from {', '.join(MODELS)}")
         if self.hidden_units is not None:
@@ -237,7 +242,11 @@ class Data:
 
 def load_data(config: ExperimentConfig) -> Data:
     """The dataset; for images the LAST `validation_size` training images become the validation
-    set (auto: 10% of the training split, at most 5000)."""
+    set (auto: 10% of the training split, at most 5000). Tabular sets bring their own validation
+    split (`validation_size` does not apply); 2-D toy densities have none."""
+    if config.dataset in data_lib.TABULAR_DATASETS:
+        table = data_lib.load_tabular(config.dataset, config.data_dir)
+        return Data(table.train, table.test, None, table.validation)
     if not config.is_image:
         train, test = data_lib.toy2d_split(config.dataset, seed=config.seed)
         return Data(train, test, None)
@@ -442,7 +451,10 @@ def run_experiment(config: ExperimentConfig, strategy=None, data: Data | None = 
     if val_points is not None:
         metrics["validation_bits_per_dim"] = chosen["validation_bits_per_dim"]
     if d.levels is None:
-        metrics["test_nll_nats"] = metrics["test_bits_per_dim"] * flow.num_dims * math.log(2.0)
+        metrics["test_nll_nats"] = metrics["test_bits_per_dim"] * flow.num_dims * math.log(2.0)  # per example
+        metrics["test_nll_nats_per_dim"] = metrics["test_bits_per_dim"] * math.log(2.0)
+        if val_points is not None:
+            metrics["validation_nll_nats_per_dim"] = metrics["validation_bits_per_dim"] * math.log(2.0)
     else:
         metrics["pixel_levels"] = d.levels
     metrics["export_dir"] = export_saved_model(flow, export_dir)
@@ -470,5 +482,9 @@ def _pictures(config, d: Data, flow, history, plots):
     else:
         many = flow.sample(2000, seed=config.seed).numpy()
         latents = flow.encode(tf.constant(d.test[:2000], flow.dtype)).numpy()
-        paths.append(plots.plot_2d_panels(d.test[:2000], many, latents, os.path.join(out, "panels.png")))
+        titles = ("data", "samples", "latent space")
+        if d.test.shape[1] != 2:  # tabular: the panels show the first two coordinates
+            titles = tuple(f"{t}, dims 0-1 of {d.test.shape[1]}" for t in titles)
+        panels = (p[:, :2] for p in (d.test[:2000], many, latents))
+        paths.append(plots.plot_2d_panels(*panels, os.path.join(out, "panels.png"), titles=titles))
     return paths
