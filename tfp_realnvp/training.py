@@ -133,6 +133,8 @@ class Trainer:
     Checkpoints go through `tf.train.CheckpointManager`, which writes to temporary files and
     only then points `checkpoint` at them: a kill mid-write leaves the previous one latest.
     A non-finite loss raises `NonFiniteLossError` before anything is saved for that step.
+    A conditional flow (`condition_dims` K > 0) trains on a dataset of (x, condition) pairs,
+    the conditions [batch_size, K] (e.g. `image_dataset(..., conditions=one_hot_labels)`).
     """
 
     def __init__(self, flow_fn, config: TrainConfig, model_dir: str | None = None, strategy=None):
@@ -175,15 +177,16 @@ class Trainer:
         return int(self.step.numpy())
 
     # ------------------------------------------------------------------ one step
-    def _local_grads(self, x, seed, example_offset):
+    def _local_grads(self, x, seed, example_offset, condition=None):
         """This replica's share of the loss and its gradients (no cross-replica communication,
         unless the flow's batch norm synchronizes its statistics). `example_offset`: the position
         of this replica's first example in the global batch, which with `seed` fixes the dropout."""
         replicas = self.strategy.num_replicas_in_sync
         x = tf.cast(x, self.flow.dtype)
+        kwargs = {} if condition is None else {"condition": tf.cast(condition, self.flow.dtype)}
         training = TrainingCall(seed, example_offset=example_offset)
         with tf.GradientTape() as tape:
-            nll = -tf.reduce_sum(self.flow.log_prob(x, training=training)) / self.config.batch_size
+            nll = -tf.reduce_sum(self.flow.log_prob(x, training=training, **kwargs)) / self.config.batch_size
             loss = nll
             if self.config.l2 and self._regularized:
                 loss += self.config.l2 * tf.add_n([tf.reduce_sum(tf.square(g)) for g in self._regularized]) / replicas
@@ -205,12 +208,12 @@ class Trainer:
         elif self.config.jit_compile:
             grads_fn = tf.function(grads_fn, jit_compile=True)  # the gradient all-reduce stays outside XLA
 
-        def replica_fn(x, step_seed):
+        def replica_fn(batch, step_seed):
             ctx = tf.distribute.get_replica_context()
             # Dropout masks from (config seed, step, each example's position in the global batch):
             # a rerun or a resume repeats them, on any number of replicas.
             offset = tf.cast(ctx.replica_id_in_sync_group, tf.int32) * (self.config.batch_size // replicas)
-            nll, grads = grads_fn(x, step_seed, offset)
+            nll, grads = grads_fn(*_batch_parts(batch, step_seed, offset))
             if replicas > 1:
                 nll, grads = ctx.all_reduce(tf.distribute.ReduceOp.SUM, (nll, grads))
             return nll, grads
@@ -283,8 +286,9 @@ class Trainer:
         Returns the history dict (`history["best"]` holds the selected step and its metrics).
 
         The arguments are checked before anything runs: `train_dataset` must be a `tf.data.Dataset`
-        of single float tensors [config.batch_size, *flow.event_shape] (map (x, label) pairs to x)
-        that repeats; one that runs out stops `fit` with a ValueError saying after how many steps."""
+        of single float tensors [config.batch_size, *flow.event_shape] (map (x, label) pairs to x),
+        or for a conditional flow of (x, condition [config.batch_size, K]) pairs, that repeats; one
+        that runs out stops `fit` with a ValueError saying after how many steps."""
         steps = self.config.steps if steps is None else check_positive_int(steps, "`steps`")
         resume, verbose = check_bool(resume, "`resume`"), check_bool(verbose, "`verbose`")
         for what, fn in (("eval_fn", eval_fn), ("callback", callback)):
@@ -398,6 +402,27 @@ class Trainer:
                 f"`train_dataset` must be a tf.data.Dataset of batches {expected}, got {type(dataset).__name__}"
             )
         spec = dataset.element_spec
+        k = getattr(self.flow, "condition_dims", 0)
+        if k:
+            pair = isinstance(spec, tuple) and len(spec) == 2 and all(isinstance(t, tf.TensorSpec) for t in spec)
+            if not pair:
+                raise TypeError(
+                    f"the flow is conditional (`condition_dims`={k}): `train_dataset` must yield (x, condition) "
+                    f"pairs, x {expected} and condition [{self.config.batch_size}, {k}], got {spec}"
+                )
+            spec, condition = spec
+            shape = condition.shape
+            if not condition.dtype.is_floating or (
+                shape.rank is not None and (shape.rank != 2 or shape[-1] not in (None, k))
+            ):
+                raise ValueError(
+                    f"`train_dataset`'s conditions must be floats [{self.config.batch_size}, {k}], got {condition}"
+                )
+        elif isinstance(spec, tuple):
+            raise TypeError(
+                f"`train_dataset` yields pairs {spec}, but the flow is unconditional (`condition_dims`=0): map them "
+                "to x (`dataset.map(lambda x, label: x)`) or build the flow with `condition_dims`"
+            )
         if not isinstance(spec, tf.TensorSpec):
             raise TypeError(
                 f"`train_dataset` must yield single tensors x of shape {expected}, got elements of structure "
@@ -484,11 +509,20 @@ def write_json_atomic(path, obj):
     os.replace(tmp, path)
 
 
-def evaluate(model, points, batch_size=500):
+def _batch_parts(batch, seed, offset):
+    """The arguments of `Trainer._local_grads` for a batch `x` or `(x, condition)`."""
+    if isinstance(batch, tuple):
+        x, condition = batch
+        return x, seed, offset, condition
+    return batch, seed, offset
+
+
+def evaluate(model, points, batch_size=500, conditions=None):
     """Mean -log_prob / (D ln 2) (bits/dim) over `points` (dequantized pixels or vectors), in
     batches. `model`: a flow (its compiled `log_prob` when it has one: no retrace per batch
     size) or any callable mapping a batch `[n, *event]` to `[n]` log-densities (e.g. a served
-    SavedModel signature).
+    SavedModel signature). A conditional model takes `conditions` [N, K], one row per point
+    (a flow gets `condition=`, a callable a second argument).
 
     Checks `points` (a float array or a tensor of the model's dtype) first: its shape against the
     model's event shape, non-empty, finite, and, for a model with `pixel_levels` K, pixels in [0, K)."""
@@ -511,7 +545,22 @@ def evaluate(model, points, batch_size=500):
     if levels and (points.min() < 0 or points.max() >= levels):
         raise ValueError(f"`points`: pixels must be in [0, {levels}), got values in [{points.min()}, {points.max()}]")
     fn = getattr(model, "compiled_log_prob", None) or getattr(model, "log_prob", None) or model
+    if conditions is not None:
+        conditions = np.asarray(conditions)
+        if conditions.ndim != 2 or len(conditions) != len(points) or not np.issubdtype(conditions.dtype, np.number):
+            raise ValueError(
+                f"`conditions` must be numbers [{len(points)}, K], one row per point, got shape {conditions.shape}"
+            )
+        flow_like = hasattr(model, "compiled_log_prob") or hasattr(model, "log_prob")
+        plain = fn
+
+        def fn(x, c):
+            return plain(x, condition=c) if flow_like else plain(x, c)
+
     total = 0.0
     for i in range(0, len(points), batch_size):
-        total += float(tf.reduce_sum(fn(tf.constant(points[i : i + batch_size], dtype))))
+        args = [tf.constant(points[i : i + batch_size], dtype)]
+        if conditions is not None:
+            args.append(tf.constant(conditions[i : i + batch_size], dtype))
+        total += float(tf.reduce_sum(fn(*args)))
     return -total / (points.size * math.log(2.0))

@@ -68,6 +68,7 @@ def image_dataset(
     repeat: bool | None = None,
     drop_remainder: bool | None = None,
     dequantize: bool = True,
+    conditions: np.ndarray | None = None,
 ) -> tf.data.Dataset:
     """Float32 batches [B, H, W, C] of uniformly dequantized pixels, pixel + U[0, 1), in [0, levels).
 
@@ -85,11 +86,14 @@ def image_dataset(
       repeat: overrides the default (training).
       drop_remainder: overrides the default (training); True gives static batch shapes for distributed training.
       dequantize: False yields the integer pixel values as float32 (for models that dequantize themselves).
+      conditions: [N, K] numbers, one row per image (e.g. one-hot labels): the dataset then yields
+        (images, conditions) pairs, the rows gathered with the images (a flip keeps its row).
     """
     images = np.asarray(images)
     check_pixels(images, levels)
     if len(images) == 0:
         raise ValueError(f"images is empty (shape {images.shape})")
+    conditions = _as_conditions(conditions, len(images))
     batch_size = check_positive_int(batch_size, "batch_size")
     seed = resolve_seed(seed)
     if levels <= 256 and images.dtype != np.uint8:
@@ -122,7 +126,28 @@ def image_dataset(
             x = tf.minimum(x + tf.random.stateless_uniform(tf.shape(x), seed=noise_seed), top)
         return tf.ensure_shape(x, (static_batch, *event_shape))
 
+    to_batch = _with_conditions(to_batch, conditions)
     return batches.map(to_batch, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+
+
+def _as_conditions(conditions: np.ndarray | None, n: int) -> tf.Tensor | None:
+    """`conditions` [N, K] (one row per example, e.g. one-hot labels) as a float32 constant."""
+    if conditions is None:
+        return None
+    conditions = np.asarray(conditions)
+    if conditions.ndim != 2 or len(conditions) != n or not np.issubdtype(conditions.dtype, np.number):
+        raise ValueError(f"conditions must be numbers [{n}, K], one row per example, got shape {conditions.shape}")
+    conditions = conditions.astype(np.float32)
+    if not np.all(np.isfinite(conditions)):
+        raise ValueError("conditions contain NaN or Inf")
+    return tf.constant(conditions)
+
+
+def _with_conditions(to_batch, conditions):
+    """Batches (x, c) when there are conditions: c is the rows of `conditions` the batch gathered."""
+    if conditions is None:
+        return to_batch
+    return lambda step, index: (to_batch(step, index), tf.gather(conditions, index))
 
 
 def _as_points(points: np.ndarray) -> np.ndarray:
@@ -151,9 +176,12 @@ def vector_dataset(
     seed: int | None = None,
     repeat: bool | None = None,
     drop_remainder: bool | None = None,
+    conditions: np.ndarray | None = None,
 ) -> tf.data.Dataset:
-    """Float32 batches [B, D] of `points` [N, D], with the shuffle/repeat/drop semantics of `image_dataset`."""
+    """Float32 batches [B, D] of `points` [N, D], with the shuffle/repeat/drop semantics of
+    `image_dataset`; with `conditions` [N, K], (points, conditions) pairs."""
     points = _as_points(points)
+    conditions = _as_conditions(conditions, len(points))
     batch_size = check_positive_int(batch_size, "batch_size")
     seed = resolve_seed(seed)
     repeat, drop_remainder = _defaults(training, repeat, drop_remainder)
@@ -172,6 +200,7 @@ def vector_dataset(
         del step  # No per-batch randomness for vectors.
         return tf.ensure_shape(tf.gather(table, index), (static_batch, points.shape[1]))
 
+    to_batch = _with_conditions(to_batch, conditions)
     return batches.map(to_batch, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 
