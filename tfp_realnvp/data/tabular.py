@@ -64,6 +64,7 @@ _HEPMASS_REPEATS = 5
 _MINIBOONE_COLUMNS = 43
 _BSDS300_COLUMNS = 63  # 8x8 patches without the last pixel
 _BSDS300_SPLITS = ("train", "validation", "test")
+_NPY_MAGIC = b"\x93NUMPY"
 _SEED = 42  # MAF's RandomState seed (POWER); also the GAS text subsample's
 _BREAST_CANCER_FRACTIONS = (0.2, 0.1)  # test, validation
 
@@ -154,7 +155,7 @@ def _require(name: str, data_dir: Path, filename: str) -> Path:
     return path
 
 
-def _check_values(values: np.ndarray, path: Path, columns: int | None, what: str) -> np.ndarray:
+def _check_values(values: np.ndarray, path: Path, columns: int | None, what: str, rows: str = "row") -> np.ndarray:
     """`values` as a float64 [N, columns] array, or a ValueError naming `path` and the problem."""
     if values.dtype == np.bool_ or not (
         np.issubdtype(values.dtype, np.integer) or np.issubdtype(values.dtype, np.floating)
@@ -171,12 +172,20 @@ def _check_values(values: np.ndarray, path: Path, columns: int | None, what: str
     if bad.any():
         row, col = np.argwhere(bad)[0]
         raise ValueError(
-            f"{path}: {int(bad.sum())} values are NaN or Inf (the first at row {row}, column {col}: {values[row, col]})"
+            f"{path}: {int(bad.sum())} value(s) NaN or Inf, the first at {rows} {row}, column {col} (from 0): "
+            f"{values[row, col]}"
         )
     return values
 
 
 def _read_npy(path: Path, columns: int, what: str) -> np.ndarray:
+    try:
+        with open(path, "rb") as f:
+            magic = f.read(len(_NPY_MAGIC))
+    except OSError as err:
+        raise ValueError(f"{path}: cannot read: {err}") from err
+    if magic != _NPY_MAGIC:
+        raise ValueError(f"{path}: not a .npy file (corrupt? it does not start with the NumPy header {_NPY_MAGIC!r})")
     try:
         values = np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError) as err:
@@ -211,7 +220,9 @@ def _read_text(path: Path, delimiter: str | None, header: bool, what: str) -> tu
                     warnings.simplefilter("ignore", UserWarning)  # "input contained no data": reported below
                     values = np.loadtxt(f, delimiter=delimiter, comments=None, ndmin=2, dtype=np.float64)
     except ValueError as err:
-        raise ValueError(f"{path}: unreadable {what} (non-numeric value or truncated row?): {err}") from err
+        raise ValueError(
+            f"{path}: unreadable {what}: {_first_bad_line(path, delimiter, header or not numeric)}"
+        ) from err
     except OSError as err:
         raise ValueError(f"{path}: cannot read {what}: {err}") from err
     if numeric and header:
@@ -220,7 +231,25 @@ def _read_text(path: Path, delimiter: str | None, header: bool, what: str) -> tu
         raise ValueError(f"{path}: holds no data rows of {what}")
     if header and values.shape[1] != len(fields):
         raise ValueError(f"{path}: the header names {len(fields)} columns but the rows have {values.shape[1]}")
-    return fields, _check_values(values, path, None, what)
+    return fields, _check_values(values, path, None, what, rows="data row" if fields else "row")
+
+
+def _first_bad_line(path: Path, delimiter: str | None, skip_first: bool) -> str:
+    """Where and why a delimited text file does not parse (its slow re-read, only after a failed parse)."""
+    width = None
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for number, line in enumerate(f, start=1):
+            if number == 1 and skip_first or not line.strip():
+                continue
+            tokens = [t.strip() for t in (line.split(delimiter) if delimiter else line.split())]
+            shown = line.strip()[:80]
+            bad = next((t for t in tokens if not _is_number(t)), None)
+            if bad is not None:
+                return f"line {number} holds the non-numeric value {bad!r}: {shown!r}"
+            if width is not None and len(tokens) != width:
+                return f"line {number} has {len(tokens)} fields, the lines before it {width} (truncated?): {shown!r}"
+            width = len(tokens)
+    return "it does not parse as numbers"
 
 
 # ----------------------------------------------------------------------------- MAF's preprocessing
@@ -241,7 +270,8 @@ def _maf_split(data: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarray, np.
 
 def _constant_columns(std: np.ndarray, names=None) -> str:
     cols = np.flatnonzero(std == 0)
-    return ", ".join(str(names[c]) if names is not None else str(c) for c in cols)
+    shown = ", ".join(str(names[c]) if names is not None else str(c) for c in cols[:10])
+    return shown + (f" and {len(cols) - 10} more" if len(cols) > 10 else "")
 
 
 def _normalise_with(parts, stats_rows: np.ndarray, ddof: int, what: str, names=None):
