@@ -92,20 +92,28 @@ def open_run_or_export():
 
         flow, config = restore_flow(flag.model_dir)
         model, event_shape, levels = config.model, tuple(flow.event_shape), flow.pixel_levels or None
+        condition_dims = flow.condition_dims
         config.dataset = flag.dataset or config.dataset
         config.data_dir = flag.data_dir or config.data_dir
         config = ExperimentConfig(**config.to_json())  # checks the dataset name
     else:
-        from tfp_realnvp.export import exported_model, load_exported
+        from tfp_realnvp.export import exported_condition_dims, exported_model, load_exported
 
         served = load_exported(flag.saved_model)
         model = exported_model(served)
+        condition_dims = exported_condition_dims(served)
+        condition = "label" if condition_dims else "none"
         event_shape = tuple(int(n) for n in served.event_shape.numpy())
         levels = int(served.pixel_levels.numpy()) or None
-        config = ExperimentConfig(dataset=flag.dataset, data_dir=flag.data_dir, model=model)
+        config = ExperimentConfig(dataset=flag.dataset, data_dir=flag.data_dir, model=model, condition=condition)
     source = flag.model_dir or flag.saved_model
     check_model(model, source)
     d = load_data(config)
+    if d.condition_dims != condition_dims:
+        fail(
+            f"{source!r} holds a flow conditioned on {condition_dims} classes; --dataset={config.dataset} "
+            f"has {d.condition_dims}"
+        )
     if d.event_shape != event_shape or d.levels != levels:
         fail(
             f"--dataset={config.dataset} has events of shape {list(d.event_shape)}"

@@ -48,11 +48,11 @@ def main(argv):
     if flow is not None:
         prior, dtype = flow.prior, flow.dtype
 
-        def parts_fn(x):
-            return flow.log_prob_parts(x)
+        def parts_fn(x, **c):
+            return flow.log_prob_parts(x, **c)
 
-        def scales_fn(x):
-            return [tf.reshape(p, [tf.shape(p)[0], -1]) for p in flow.split_latents(flow.encode(x))]
+        def scales_fn(x, **c):
+            return [tf.reshape(p, [tf.shape(p)[0], -1]) for p in flow.split_latents(flow.encode(x, **c))]
 
     else:
         from tfp_realnvp.export import METADATA_FILENAME
@@ -63,11 +63,11 @@ def main(argv):
         if "log_prob_parts" not in served.signatures:
             _cli.fail(f"{source!r} was exported before log_prob_parts existed; export it again")
 
-        def parts_fn(x):
-            return served.signatures["log_prob_parts"](images=x)
+        def parts_fn(x, **c):
+            return served.signatures["log_prob_parts"](images=x, **c)
 
-        def scales_fn(x):
-            by_scale = served.signatures["latents_by_scale"](images=x)
+        def scales_fn(x, **c):
+            by_scale = served.signatures["latents_by_scale"](images=x, **c)
             return [by_scale[f"scale{i}"] for i in range(len(by_scale))]
 
     points = d.test[: FLAGS.num_points]
@@ -75,10 +75,13 @@ def main(argv):
         points = dequantize_draws(points, d.levels, 1, seed=1234)
     parts, scales = {}, []
     for start in range(0, len(points), FLAGS.batch_size):
-        x = tf.constant(points[start : start + FLAGS.batch_size], dtype)
-        for name, value in parts_fn(x).items():
+        rows = slice(start, start + FLAGS.batch_size)
+        x = tf.constant(points[rows], dtype)
+        # A class-conditional flow is diagnosed given each test point's own label.
+        c = {} if d.test_conditions is None else {"condition": tf.constant(d.test_conditions[rows], dtype)}
+        for name, value in parts_fn(x, **c).items():
             parts.setdefault(name, []).append(np.asarray(value))
-        scales.append([np.asarray(z) for z in scales_fn(x)])
+        scales.append([np.asarray(z) for z in scales_fn(x, **c)])
     parts = {name: np.concatenate(v) for name, v in parts.items()}
     parts["prior"] = parts.pop("prior")  # last, after the layers
     latents = [np.concatenate(z) for z in zip(*scales)]

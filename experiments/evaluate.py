@@ -31,6 +31,8 @@ _cli.define_model_check()
 def main(argv):
     if len(argv) > 1:
         _cli.fail(f"unexpected arguments {argv[1:]}; every option is a --flag")
+    import numpy as np
+
     from tfp_realnvp.training import evaluate
 
     run = _cli.open_run_or_export()
@@ -38,10 +40,14 @@ def main(argv):
         model = run.flow
     else:
         signature = run.served.signatures["log_prob"]
-        model = lambda x: signature(images=x)["log_prob"]  # noqa: E731
+
+        def model(x, *condition):
+            return signature(images=x, **dict(zip(["condition"], condition)))["log_prob"]
+
     d = run.data
     points = d.test if d.levels is None else _dequantized(d, FLAGS.test_draws)
-    bpd = evaluate(model, points, FLAGS.batch_size)
+    conditions = None if d.test_conditions is None else np.tile(d.test_conditions, (len(points) // len(d.test), 1))
+    bpd = evaluate(model, points, FLAGS.batch_size, conditions=conditions)
     unit = f"bits/dim ({d.levels}-level pixels)" if d.levels else "bits/dim"
     nats = "" if d.levels else f", NLL {bpd * math.log(2.0):.4f} nats/dim"  # vectors: also in nats
     print(f"{run.dataset} test {unit}: {bpd:.4f}{nats}  ({len(points)} points)")

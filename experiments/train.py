@@ -2,6 +2,7 @@
 
 python experiments/train.py                                  # digits, the README's main job
 python experiments/train.py --model=glow --num_steps=8       # Glow on digits
+python experiments/train.py --condition=label                # class-conditional Real NVP on digits
 python experiments/train.py --dataset=mnist --data_dir=../shared/data/mnist --num_scales=3
 python experiments/train.py --dataset=moons --steps=3000 --strategy=mirrored --num_cpu_devices=2
 python experiments/train.py --dataset=power --data_dir=../shared/data/maf    # MAF's tabular sets, from local files
@@ -31,6 +32,12 @@ flags.DEFINE_string(
     "(power/, gas/, hepmass/, miniboone/, BSDS300/ under it; never downloaded)",
 )
 flags.DEFINE_string("model", "realnvp", "The model: realnvp, glow or nice (tfp_realnvp.models.MODELS)")
+flags.DEFINE_enum(
+    "condition",
+    "none",
+    ["none", "label"],
+    "label: a class-conditional flow p(x | class) (image datasets with labels: digits, mnist and cifar10 files)",
+)
 flags.DEFINE_integer("num_scales", None, "Multi-scale levels (images; realnvp, glow; default 2)", lower_bound=1)
 flags.DEFINE_integer(
     "num_blocks", None, "Residual blocks per conditioner (realnvp images; default: digits 1, others 2)", lower_bound=0

@@ -61,6 +61,7 @@ class ExperimentConfig:
     dataset: str = "digits"
     data_dir: str | None = None
     model: str = "realnvp"  # a key of tfp_realnvp.models.MODELS
+    condition: str = "none"  # "label": a class-conditional flow p(x | label) (image datasets with labels)
     # The model's options: None takes the recipe's value, else the model's own default. A field the
     # model's constructor does not take stays None (setting it is an error).
     num_scales: int | None = None
@@ -199,6 +200,7 @@ _FIELD_RULES = {
     "dequantization": ("'uniform' or 'variational'", lambda v: v in ("uniform", "variational")),
     "prior": ("'logistic' or 'normal'", lambda v: v in ("logistic", "normal")),
     "decay": ("'none' or 'cosine'", lambda v: v in ("none", "cosine")),
+    "condition": ("'none' or 'label'", lambda v: v in ("none", "label")),
     "model_dir": ("a non-empty path", lambda v: isinstance(v, str) and v.strip() != ""),
     **dict.fromkeys(("data_dir", "export_dir"), _PATH_OR_NONE),
 }
@@ -234,16 +236,26 @@ class Data:
     test: np.ndarray
     levels: int | None  # pixel levels; None for vectors
     validation: np.ndarray | None = None  # held out from the training split
+    # A conditional run's conditions, one row per example of each split (one-hot labels), else None.
+    train_conditions: np.ndarray | None = None
+    test_conditions: np.ndarray | None = None
+    validation_conditions: np.ndarray | None = None
 
     @property
     def event_shape(self):
         return tuple(self.train.shape[1:])
+
+    @property
+    def condition_dims(self):
+        return 0 if self.train_conditions is None else int(self.train_conditions.shape[1])
 
 
 def load_data(config: ExperimentConfig) -> Data:
     """The dataset; for images the LAST `validation_size` training images become the validation
     set (auto: 10% of the training split, at most 5000). Tabular sets bring their own validation
     split (`validation_size` does not apply); 2-D toy densities have none."""
+    if config.condition != "none" and not config.is_image:
+        raise ValueError(f"`condition`={config.condition!r} needs class labels; dataset {config.dataset!r} has none")
     if config.dataset in data_lib.TABULAR_DATASETS:
         table = data_lib.load_tabular(config.dataset, config.data_dir)
         return Data(table.train, table.test, None, table.validation)
@@ -254,20 +266,30 @@ def load_data(config: ExperimentConfig) -> Data:
     n_val = config.validation_size if config.validation_size >= 0 else min(len(images.train) // 10, 5000)
     if n_val >= len(images.train):
         raise ValueError(f"`validation_size` {n_val} leaves no training images (the split has {len(images.train)})")
+    conditions = {}
+    if config.condition == "label":
+        if images.train_labels is None:
+            raise ValueError(f"`condition`='label': the {config.dataset} images were loaded without class labels")
+        one_hot = np.eye(images.num_classes, dtype=np.float32)
+        train_c, test_c = one_hot[images.train_labels], one_hot[images.test_labels]
+        conditions = dict(train_conditions=train_c[: len(train_c) - n_val], test_conditions=test_c)
+        if n_val:
+            conditions["validation_conditions"] = train_c[-n_val:]
     if n_val == 0:
-        return Data(images.train, images.test, images.levels)
-    return Data(images.train[:-n_val], images.test, images.levels, images.train[-n_val:])
+        return Data(images.train, images.test, images.levels, **conditions)
+    return Data(images.train[:-n_val], images.test, images.levels, images.train[-n_val:], **conditions)
 
 
-def build_flow(config: ExperimentConfig, event_shape, levels) -> Flow:
-    """`MODELS[config.model]` for data of `event_shape` (with `levels` pixel levels, or None),
-    built with the config's options for that model."""
+def build_flow(config: ExperimentConfig, event_shape, levels, condition_dims=0) -> Flow:
+    """`MODELS[config.model]` for data of `event_shape` (with `levels` pixel levels, or None; a
+    conditional flow with `condition_dims` > 0), built with the config's options for that model."""
     options = {name: getattr(config, name) for name in model_options(config.model)}
     return MODELS[config.model](
         event_shape=event_shape,
         pixel_levels=levels,
         compute_dtype=_mixed_dtype() if config.mixed_precision else None,
         seed=config.seed,
+        condition_dims=condition_dims,
         **options,
     )
 
@@ -322,7 +344,7 @@ def restore_flow(model_dir: str, which: str = "best") -> tuple[Flow, ExperimentC
     if saved is None:
         raise FileNotFoundError(f"no config.json in {model_dir!r}: not a training run directory")
     config = saved["config"]
-    flow = build_flow(config, tuple(saved["event_shape"]), saved["levels"])
+    flow = build_flow(config, tuple(saved["event_shape"]), saved["levels"], saved.get("condition_dims", 0))
     best = tf.train.latest_checkpoint(os.path.join(model_dir, "best")) if which == "best" else None
     latest = best or tf.train.latest_checkpoint(os.path.join(model_dir, "checkpoints"))
     if latest is None:
@@ -333,7 +355,7 @@ def restore_flow(model_dir: str, which: str = "best") -> tuple[Flow, ExperimentC
 
 # What a checkpoint's weights depend on besides the model's options: a resume must rebuild the same
 # flow. And the recipe-resolved training fields a resume must keep for the run to continue exactly.
-_RUN_FIELDS = ("dataset", "model", "mixed_precision", "warmup_steps")
+_RUN_FIELDS = ("dataset", "model", "condition", "mixed_precision", "warmup_steps")
 
 
 def _flag_value(value):
@@ -361,17 +383,30 @@ def _check_resumable(config: ExperimentConfig):
     _check_readable(latest)
 
 
-def _eval_points(points, levels, draws):
+def _eval_points(points, levels, draws, conditions=None):
+    """(points, conditions) to score: images as `draws` dequantizations, stacked draw by draw
+    (the conditions repeated alike)."""
     if levels is None:
-        return points
-    return data_lib.dequantize_draws(points, levels, draws, seed=1234)
+        return points, conditions
+    repeated = None if conditions is None else np.tile(conditions, (draws, 1))
+    return data_lib.dequantize_draws(points, levels, draws, seed=1234), repeated
 
 
 def _train_dataset(config, d: Data):
     if d.levels is None:
-        return data_lib.vector_dataset(d.train, config.batch_size, training=True, seed=config.seed)
+        return data_lib.vector_dataset(
+            d.train, config.batch_size, training=True, seed=config.seed, conditions=d.train_conditions
+        )
     flip = config.dataset in ("cifar10", "celeb_a")  # the paper flips natural images, not digits
-    return data_lib.image_dataset(d.train, d.levels, config.batch_size, training=True, seed=config.seed, flip=flip)
+    return data_lib.image_dataset(
+        d.train,
+        d.levels,
+        config.batch_size,
+        training=True,
+        seed=config.seed,
+        flip=flip,
+        conditions=d.train_conditions,
+    )
 
 
 def _check_fresh(config: ExperimentConfig):
@@ -410,19 +445,31 @@ def run_experiment(config: ExperimentConfig, strategy=None, data: Data | None = 
     train_config = config.train_config(
         steps=steps, log_every=min(config.log_every, steps), checkpoint_every=min(config.checkpoint_every, steps)
     )
-    trainer = Trainer(lambda: build_flow(config, d.event_shape, d.levels), train_config, config.model_dir, strategy)
+    trainer = Trainer(
+        lambda: build_flow(config, d.event_shape, d.levels, d.condition_dims),
+        train_config,
+        config.model_dir,
+        strategy,
+    )
     os.makedirs(config.model_dir, exist_ok=True)
     write_json_atomic(
         os.path.join(config.model_dir, "config.json"),
-        {"config": config.to_json(), "event_shape": list(d.event_shape), "levels": d.levels},
+        {
+            "config": config.to_json(),
+            "event_shape": list(d.event_shape),
+            "levels": d.levels,
+            "condition_dims": d.condition_dims,
+        },
     )
-    eval_points = _eval_points(d.test, d.levels, config.test_draws)
-    val_points = None if d.validation is None else _eval_points(d.validation, d.levels, 2)
+    eval_points, eval_conditions = _eval_points(d.test, d.levels, config.test_draws, d.test_conditions)
+    val_points = None
+    if d.validation is not None:
+        val_points, val_conditions = _eval_points(d.validation, d.levels, 2, d.validation_conditions)
 
     def eval_fn(flow):
-        result = {"test_bits_per_dim": evaluate(flow, eval_points)}
+        result = {"test_bits_per_dim": evaluate(flow, eval_points, conditions=eval_conditions)}
         if val_points is not None:
-            result["validation_bits_per_dim"] = evaluate(flow, val_points)
+            result["validation_bits_per_dim"] = evaluate(flow, val_points, conditions=val_conditions)
         return result
 
     start = time.perf_counter()
@@ -440,6 +487,7 @@ def run_experiment(config: ExperimentConfig, strategy=None, data: Data | None = 
     metrics = {
         "dataset": config.dataset,
         "model": config.model,
+        "condition": config.condition,
         "steps": trainer.current_step,
         "wall_seconds": time.perf_counter() - start,
         "train_seconds": final["train_seconds"],
@@ -472,13 +520,14 @@ def _pictures(config, d: Data, flow, history, plots):
         "test": [e["test_bits_per_dim"] for e in history["eval"]],
     }
     paths = [plots.plot_training_curve(curve, os.path.join(out, "training_curve.png"))]
-    samples = flow.sample(config.num_samples, seed=config.seed, temperature=config.temperature).numpy()
     if d.levels is not None:
-        paths.append(
-            plots.save_image_grid(
-                samples, d.levels, os.path.join(out, "samples.png"), title=f"samples, T = {config.temperature}"
-            )
-        )
+        title, ncol, kwargs = f"samples, T = {config.temperature}", 8, {}
+        if d.condition_dims:  # a row per class
+            ncol, kwargs = class_rows(config.num_samples, d.condition_dims)
+            title += f", row k: class k (0-{d.condition_dims - 1})"
+        n = len(kwargs["condition"]) if kwargs else config.num_samples
+        samples = flow.sample(n, seed=config.seed, temperature=config.temperature, **kwargs).numpy()
+        paths.append(plots.save_image_grid(samples, d.levels, os.path.join(out, "samples.png"), ncol=ncol, title=title))
     else:
         many = flow.sample(2000, seed=config.seed).numpy()
         latents = flow.encode(tf.constant(d.test[:2000], flow.dtype)).numpy()
@@ -488,3 +537,11 @@ def _pictures(config, d: Data, flow, history, plots):
         panels = (p[:, :2] for p in (d.test[:2000], many, latents))
         paths.append(plots.plot_2d_panels(*panels, os.path.join(out, "panels.png"), titles=titles))
     return paths
+
+
+def class_rows(num_samples, num_classes):
+    """(columns, {"condition": one-hot [num_classes * columns, num_classes]}) for a grid of about
+    `num_samples` class-conditional samples with one row per class."""
+    ncol = max(1, num_samples // num_classes)
+    labels = np.repeat(np.arange(num_classes), ncol)
+    return ncol, {"condition": tf.constant(np.eye(num_classes, dtype=np.float32)[labels])}
