@@ -1,13 +1,16 @@
-"""Normalizing flows of the Real NVP family (Real NVP, Glow, NICE) as TensorFlow Probability
-bijectors and distributions."""
+"""Normalizing flows of the Real NVP family (Real NVP, Glow, NICE) and autoregressive flows (MAF, IAF)
+as TensorFlow Probability bijectors and distributions."""
 
 from tfp_realnvp import bijectors, data, networks
-from tfp_realnvp.models import MODELS, NICE, Flow, Glow, RealNVP
+from tfp_realnvp.models import IAF, MAF, MODELS, NICE, AutoregressiveFlow, Flow, Glow, RealNVP
 from tfp_realnvp.training import TrainConfig, Trainer, evaluate
 
 __all__ = [
+    "IAF",
+    "MAF",
     "MODELS",
     "NICE",
+    "AutoregressiveFlow",
     "Flow",
     "Glow",
     "RealNVP",

@@ -9,6 +9,7 @@ from tfp_realnvp.bijectors.affine_coupling import (
     half_mask,
     squeezed_checkerboard_mask,
 )
+from tfp_realnvp.bijectors.autoregressive import AffineTransformer, MaskedAutoregressive, Transformer
 from tfp_realnvp.bijectors.composition import FactorOut, FlowChain
 from tfp_realnvp.bijectors.diagonal_scale import DiagonalScale
 from tfp_realnvp.bijectors.invertible_linear import InvertibleLinear
@@ -21,15 +22,18 @@ from tfp_realnvp.bijectors.variational_dequantization import VariationalDequanti
 __all__ = [
     "ActNorm",
     "AffineCoupling",
+    "AffineTransformer",
     "DiagonalScale",
     "FactorOut",
     "FlowChain",
     "InvertibleLinear",
+    "MaskedAutoregressive",
     "MovingAverageBatchNorm",
     "OnePassBijector",
     "PixelLogit",
     "Squeeze",
     "TrainingCall",
+    "Transformer",
     "VariationalDequantization",
     "alternating_mask",
     "channel_mask",

@@ -1,5 +1,6 @@
-"""The flow models, one `Flow` base: Real NVP, Glow and NICE, and the registry that names them."""
+"""The flow models, one `Flow` base: Real NVP, Glow, NICE, MAF and IAF, and the registry that names them."""
 
+from tfp_realnvp.models.autoregressive import IAF, MAF, AutoregressiveFlow
 from tfp_realnvp.models.flow import Flow
 from tfp_realnvp.models.glow import Glow
 from tfp_realnvp.models.nice import NICE
@@ -9,4 +10,4 @@ from tfp_realnvp.models.realnvp import RealNVP
 # (`--model=<name>` in experiments/); a new model is a `Flow` subclass and an entry here.
 MODELS = {"realnvp": RealNVP, "glow": Glow, "nice": NICE}
 
-__all__ = ["MODELS", "NICE", "Flow", "Glow", "RealNVP"]
+__all__ = ["IAF", "MAF", "MODELS", "NICE", "AutoregressiveFlow", "Flow", "Glow", "RealNVP"]
