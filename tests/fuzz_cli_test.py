@@ -141,6 +141,19 @@ CLI_CASES = [
     ),
     ("train.py", "data_dir_file", ["--model_dir={root}/new", "--dataset=mnist", "--data_dir={file}"], ["a_file"]),
     ("train.py", "data_dir_empty", ["--model_dir={root}/new", "--dataset=mnist", "--data_dir={empty}"], ["empty"]),
+    ("train.py", "tabular_without_data_dir", ["--model_dir={root}/new", "--dataset=power"], ["power", "data_dir"]),
+    (
+        "train.py",
+        "tabular_data_dir_missing",
+        ["--model_dir={root}/new", "--dataset=hepmass", "--data_dir={root}/nowhere"],
+        ["nowhere"],
+    ),
+    (
+        "train.py",
+        "tabular_file_missing",
+        ["--model_dir={root}/new", "--dataset=miniboone", "--data_dir={empty}"],
+        ["miniboone/data.npy", "nothing is downloaded"],
+    ),
     ("train.py", "vector_dropout", ["--model_dir={root}/new", "--dataset=moons", "--dropout=0.2"], ["dropout"]),
     ("train.py", "vector_squeeze_first", ["--model_dir={root}/new", "--dataset=moons", "--squeeze_first"], ["squeeze"]),
     ("train.py", "num_couplings_0", ["--num_couplings=0"], ["num_couplings"]),
@@ -163,6 +176,12 @@ CLI_CASES = [
         ["nice"],
     ),
     ("evaluate.py", "export_dataset_of_other_shape", ["--saved_model={export}", "--dataset=moons"], ["moons", "shape"]),
+    (
+        "evaluate.py",
+        "export_on_tabular_data",
+        ["--saved_model={export}", "--dataset=breast_cancer"],
+        ["breast_cancer", "shape [30]"],
+    ),
     (
         "evaluate.py",
         "pixel_levels_mismatch",
@@ -438,6 +457,15 @@ def test_corrupt_data_files_are_named(tmp_path):
     cifar = tmp_path / "data_batch_1.bin"
     cifar.write_bytes(b"\x00" * 100)
     check(Case("read_cifar_truncated", lambda: data.read_cifar10_bin(cifar), (cifar.name,)))
+    (tmp_path / "miniboone").mkdir()
+    npy = tmp_path / "miniboone" / "data.npy"
+    np.save(npy, np.ones((40, 43)))
+    npy.write_bytes(npy.read_bytes()[:-50])
+    check(Case("miniboone_truncated", lambda: data.load_miniboone(tmp_path), (str(npy), "truncated")))
+    (tmp_path / "BSDS300").mkdir()
+    hdf5 = tmp_path / "BSDS300" / "BSDS300.hdf5"
+    hdf5.write_bytes(b"\x89HDF\r\n\x1a\n" + b"\x00" * 100)
+    check(Case("bsds300_corrupt", lambda: data.load_bsds300(tmp_path), (str(hdf5), "HDF5")))
 
 
 def test_trainer_resume_from_a_truncated_checkpoint_names_it(places):
