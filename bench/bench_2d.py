@@ -79,7 +79,7 @@ def _data(name, steps):
     return batches, eval_fn
 
 
-def _record(name, seed, flow, model_kwargs, train, status, steps_done, nonfinite_steps, history, jit):
+def _record(name, seed, flow, model_kwargs, train, status, steps_done, nonfinite_steps, history, jit, model="realnvp"):
     """The result record of one run, the same for both loops (sampling timed here)."""
     evals = history["eval"]
     flow.draw_samples(20000, seed=(0, 0))
@@ -88,7 +88,8 @@ def _record(name, seed, flow, model_kwargs, train, status, steps_done, nonfinite
     sample_seconds = time.perf_counter() - t0
     steady = (history["train_seconds"] or 0.0) - (history["first_step_seconds"] or 0.0)
     record = {
-        "peer": "tfp_realnvp.RealNVP(event_shape=(2,))",
+        "peer": f"tfp_realnvp.{type(flow).__name__}(event_shape=(2,))",
+        "model": model,
         "model_kwargs": model_kwargs,
         "train": train,
         "dataset": name,
@@ -146,15 +147,16 @@ def train_ours(name, seed, steps, eval_every, jit, model_kwargs, warmup_steps):
     return _record(name, seed, trainer.flow, model_kwargs, train, status, trainer.current_step, nonfinite, history, jit)
 
 
-def train_plain(name, seed, steps, eval_every, jit, model_kwargs):
-    """A TFP user's own loop: constant Adam 1e-3 on `flow.trainable_variables`, nothing else."""
+def train_plain(name, seed, steps, eval_every, jit, model_kwargs, model="realnvp"):
+    """A TFP user's own loop: constant Adam 1e-3 on `flow.trainable_variables`, nothing else.
+    `model`: a key of tfp_realnvp.models.MODELS."""
     import tensorflow as tf
     import tf_keras
 
-    from tfp_realnvp import RealNVP
+    from tfp_realnvp.models import MODELS
 
     batches, eval_fn = _data(name, steps)
-    flow = RealNVP(event_shape=(2,), seed=seed, **model_kwargs)
+    flow = MODELS[model](event_shape=(2,), seed=seed, **model_kwargs)
     opt = tf_keras.optimizers.Adam(1e-3)
 
     @tf.function(jit_compile=jit)
@@ -186,7 +188,7 @@ def train_plain(name, seed, steps, eval_every, jit, model_kwargs):
             evals.append({**e, **eval_fn(flow)})
             losses = []
     train = {"loop": "plain", "optimizer": "tf_keras.optimizers.Adam", "learning_rate": 1e-3}
-    return _record(name, seed, flow, model_kwargs, train, status, step, nonfinite, history, jit)
+    return _record(name, seed, flow, model_kwargs, train, status, step, nonfinite, history, jit, model)
 
 
 def main():
