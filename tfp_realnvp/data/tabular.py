@@ -10,8 +10,10 @@ Papamakarios et al. 2017 ("Masked Autoregressive Flow for Density Estimation"; c
     data_dir/miniboone/data.npy
     data_dir/BSDS300/BSDS300.hdf5
 
-`data_dir` may also be the dataset's own folder (e.g. `.../power`). `breast_cancer` ships with scikit-learn and needs
-no files. Every loader returns a `TabularData` of float32 train / validation / test arrays [N, D].
+`data_dir` may also be the dataset's own folder (e.g. `.../power`). Where MAF's code would silently produce NaN (a
+constant column) or misaligned HEPMASS test columns, the loaders raise a ValueError naming the file instead. The
+arithmetic is MAF's, in float64, cast to float32 at the end. `breast_cancer` ships with scikit-learn and needs no
+files. Every loader returns a `TabularData` of float32 train / validation / test arrays [N, D].
 """
 
 from __future__ import annotations
@@ -395,11 +397,11 @@ def load_gas(data_dir: str | os.PathLike) -> TabularData:
     when pandas can be imported: its columns "Meth", "Eth" and "Time" are dropped and the other (sensor) columns
     kept in order. Otherwise reads UCI's raw `ethylene_CO.txt` from the same places: whitespace-separated rows of
     19 numbers (time, CO and ethylene concentrations, 16 sensors) after an optional header line; the first three
-    columns are dropped and, as the release pickle is a 25% random sample of that file in random order
-    (`DataFrame.sample(frac=0.25)` in MAF's code, unseeded), the same-sized sample is drawn with
-    `np.random.RandomState(42).choice(N, round(0.25 N), replace=False)` (what `sample(frac=0.25,
-    random_state=42)` picks): the same preprocessing and split sizes, but not the release's rows. A pickle without
-    pandas and no text file is an error. Then, as MAF: while some column has a correlation > 0.98 with another,
+    columns are dropped and, as the release pickle is a 25% random sample of that file in random order (an
+    unseeded `DataFrame.sample(frac=0.25)`, per a commented-out line of MAF's gas.py), a sample of the same size
+    and kind is drawn: the rows `np.random.RandomState(42).choice(N, round(0.25 N), replace=False)`, in that order.
+    Same preprocessing and split sizes, but not the release's rows. A pickle without pandas and no text file is an
+    error. Then, as MAF: while some column has a correlation > 0.98 with another,
     the first such column is dropped; the rest is normalised with the whole set's mean and std (ddof 1) and split
     (the last 10% test, the last 10% of the rest validation). The release gives 852,174 / 94,685 / 105,206 rows.
     Unpickling runs code from the file: use only a pickle you trust.
