@@ -75,7 +75,7 @@ def main(argv):
         _cli.check_model(config.model, FLAGS.model_dir)
         levels = flow.pixel_levels
         if not levels:
-            _cli.fail("sample grids are for image flows; 2-D runs write panels.png when they train")
+            _cli.fail("sample grids are for image flows; vector runs (2-D, tabular) write panels.png when they train")
         if FLAGS.interpolate:
             if flow.condition_dims:
                 _cli.fail("--interpolate is for unconditional flows; this run is class-conditional")
