@@ -1,7 +1,8 @@
-"""Train a flow (Real NVP, Glow or NICE), report test bits/dim, export a SavedModel and write pictures.
+"""Train a flow (Real NVP, Glow, NICE, MAF or IAF), report test bits/dim, export a SavedModel and write pictures.
 
 python experiments/train.py                                  # digits, the README's main job
 python experiments/train.py --model=glow --num_steps=8       # Glow on digits
+python experiments/train.py --model=maf --dataset=moons      # a masked autoregressive flow on 2-D data
 python experiments/train.py --condition=label                # class-conditional Real NVP on digits
 python experiments/train.py --dataset=mnist --data_dir=../shared/data/mnist --num_scales=3
 python experiments/train.py --dataset=moons --steps=3000 --strategy=mirrored --num_cpu_devices=2
@@ -31,7 +32,7 @@ flags.DEFINE_string(
     "Folder with local files: MNIST IDX gz / CIFAR-10 .bin (TFDS when absent), or the MAF data release "
     "(power/, gas/, hepmass/, miniboone/, BSDS300/ under it; never downloaded)",
 )
-flags.DEFINE_string("model", "realnvp", "The model: realnvp, glow or nice (tfp_realnvp.models.MODELS)")
+flags.DEFINE_string("model", "realnvp", "The model: realnvp, glow, nice, maf or iaf (tfp_realnvp.models.MODELS)")
 flags.DEFINE_enum(
     "condition",
     "none",
@@ -67,14 +68,31 @@ flags.DEFINE_integer("num_couplings", None, "Couplings (realnvp vectors, default
 flags.DEFINE_list(
     "hidden_units",
     None,
-    "MLP conditioner widths (vectors; nice: all data; default realnvp and glow 128,128, nice 5x1000)",
+    "MLP conditioner widths (vectors; nice, maf, iaf: all data; default realnvp, glow, maf, iaf 128,128, nice 5x1000)",
 )
 flags.DEFINE_float("dropout", None, "Dropout inside the conditioner ResNets while training (default: images 0.2)")
 flags.DEFINE_bool(
-    "batch_norm", None, "Moving-average batch norm after every coupling (default: images yes, digits and 2-D no)"
+    "batch_norm",
+    None,
+    "Moving-average batch norm after every coupling (realnvp; default: images yes, digits and 2-D no) or "
+    "autoregressive layer (maf, iaf; default no)",
 )
 flags.DEFINE_float("batch_norm_momentum", None, "Running-statistics momentum of the batch norm (default 0.9)")
 flags.DEFINE_bool("additive", None, "Additive couplings (NICE's) instead of affine (realnvp, glow)")
+flags.DEFINE_integer("num_layers", None, "Autoregressive layers (maf, iaf, naf, sos; default 5)", lower_bound=1)
+flags.DEFINE_integer(
+    "residual_blocks", None, "Masked residual blocks per MADE (maf, iaf, naf, sos; default 0)", lower_bound=0
+)
+flags.DEFINE_enum(
+    "mixing",
+    None,
+    ["reverse", "random", "linear", "none"],
+    "Between autoregressive layers (maf, iaf, naf, sos): reverse the order (default), a random order per layer, "
+    "a learned invertible linear map, or nothing",
+)
+flags.DEFINE_integer("sigmoid_units", None, "Units of each deep sigmoidal transformer (naf)", lower_bound=1)
+flags.DEFINE_integer("degree", None, "Degree of each polynomial (sos)", lower_bound=1)
+flags.DEFINE_integer("num_squares", None, "Polynomials squared and summed per dimension (sos)", lower_bound=1)
 flags.DEFINE_integer(
     "batch_size", None, "Global batch size, split across replicas (default: images 64, 2-D 512)", lower_bound=1
 )

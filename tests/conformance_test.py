@@ -13,9 +13,10 @@ and pass gradients to every trainable variable.
 Models: every entry of `tfp_realnvp.models.MODELS`, tiny (`MODEL_KWARGS`: an image and a vector
 flow per model), trained a few steps (ActNorm initialised, batch norms moved) and perturbed:
 encode/decode round trip, `log_prob(x) - prior(encode(x))` equals the float64 autodiff
-log|det d encode / dx|, `log_prob_parts`, one conditioner pass per coupling for a training
-`log_prob` and its gradient, eager == tf.function == XLA, gradients everywhere, finite
-`log_prob` of the flow's samples, and a SavedModel export that serves the same numbers.
+log|det d encode / dx|, `log_prob_parts`, one conditioner pass per coupling and MAF layer (an IAF
+layer: D eagerly, its loop body traced once) for a training `log_prob` and its gradient, eager ==
+tf.function == XLA, gradients everywhere, finite `log_prob` of the flow's samples, and a SavedModel
+export that serves the same numbers.
 A new bijector or model without an entry here fails the coverage tests.
 """
 
@@ -33,7 +34,7 @@ from tests.bijector_checks import assert_all_gradients_nonzero, autodiff_log_det
 from tfp_realnvp import bijectors as bij
 from tfp_realnvp.export import export_saved_model, exported_model, load_exported
 from tfp_realnvp.models import MODELS
-from tfp_realnvp.networks import GlowConditioner, MLPConditioner, ResNetConditioner, ZeroConvConditioner
+from tfp_realnvp.networks import MADE, GlowConditioner, MLPConditioner, ResNetConditioner, ZeroConvConditioner
 
 tfb, tfd = tfp.bijectors, tfp.distributions
 F64 = tf.float64
@@ -115,6 +116,11 @@ def _flow_chain_vector():
     )
 
 
+def _autoregressive(inverse_autoregressive, seed):
+    made = MADE(4, (8,), order="random", residual_blocks=1, dtype=F64, seed=seed)
+    return bij.MaskedAutoregressive(made, inverse_autoregressive=inverse_autoregressive, dtype=F64)
+
+
 BIJECTORS = {
     "ActNorm-image": Entry(lambda: bij.ActNorm(IMAGE, dtype=F64), IMAGE),
     "ActNorm-image-data-init": Entry(lambda: bij.ActNorm(IMAGE, dtype=F64), IMAGE, init=_initialise(IMAGE)),
@@ -148,6 +154,8 @@ BIJECTORS = {
     "FlowChain-vector": Entry(_flow_chain_vector, VECTOR),
     "InvertibleLinear-image": Entry(lambda: bij.InvertibleLinear(IMAGE, seed=8, dtype=F64), IMAGE),
     "InvertibleLinear-vector": Entry(lambda: bij.InvertibleLinear(VECTOR, seed=9, dtype=F64), VECTOR),
+    "MaskedAutoregressive-vector-affine-maf": Entry(lambda: _autoregressive(False, 11), VECTOR),
+    "MaskedAutoregressive-vector-affine-iaf": Entry(lambda: _autoregressive(True, 12), VECTOR),
     "MovingAverageBatchNorm-image": Entry(
         lambda: bij.MovingAverageBatchNorm(IMAGE, dtype=F64), IMAGE, init=_move_statistics(IMAGE)
     ),
@@ -255,6 +263,16 @@ MODEL_KWARGS = {  # model -> kind -> tiny constructor arguments
         "image": dict(event_shape=IMAGE_EVENT, pixel_levels=LEVELS, num_couplings=2, hidden_units=(8,)),
         "vector": dict(event_shape=(2,), num_couplings=3, hidden_units=(8,), prior="normal"),
     },
+    "maf": {
+        "image": dict(event_shape=IMAGE_EVENT, pixel_levels=LEVELS, num_layers=2, hidden_units=(8,)),
+        "vector": dict(
+            event_shape=(4,), num_layers=2, hidden_units=(8,), residual_blocks=1, batch_norm=True, mixing="linear"
+        ),
+    },
+    "iaf": {  # data -> latent takes D passes per layer: a smaller image (D = 16) keeps it quick
+        "image": dict(event_shape=(4, 4, 1), pixel_levels=LEVELS, num_layers=2, hidden_units=(8,)),
+        "vector": dict(event_shape=(4,), num_layers=2, hidden_units=(8,), mixing="random"),
+    },
 }
 FLOWS = [f"{model}-{kind}" for model in MODELS for kind in ("image", "vector")]
 
@@ -323,6 +341,14 @@ def test_encode_decode_round_trip(flow):
     np.testing.assert_allclose(flow.encode(tf.identity(x_back)), z, rtol=1e-3, atol=1e-3)
 
 
+# The float64 Jacobian of IAF's image flow differentiates D = 16 passes per layer (~5 s): with the slow
+# tests (the bijector entries and IAF's vector flow check the same code quickly).
+SLOW_JACOBIANS = {"iaf-image"}
+
+
+@pytest.mark.parametrize(
+    "flow_id", [pytest.param(f, marks=pytest.mark.slow) if f in SLOW_JACOBIANS else f for f in FLOWS]
+)
 def test_log_det_of_the_whole_flow_is_the_autodiff_jacobian(flow_id, flow):
     """log_prob(x) - prior(encode(x)) == log|det d encode / dx| in float64, on the trained,
     perturbed weights (copied from the float32 instance into a float64 one)."""
@@ -349,10 +375,25 @@ def test_log_prob_parts_sum_to_log_prob(flow):
     np.testing.assert_allclose(tf.add_n(list(parts.values())), flow.log_prob(x), rtol=1e-5)
 
 
-def test_one_conditioner_pass_per_coupling_for_log_prob_and_its_gradient(flow, monkeypatch):
-    couplings = [m for m in flow.submodules if isinstance(m, bij.AffineCoupling)]
-    assert couplings, "no AffineCoupling found in flow.submodules"
-    counts = {id(c.conditioner): 0 for c in couplings}
+def network_passes(flow):
+    """Each layer with a conditioner network in the flow: (layer, network, the network's calls for one
+    training `log_prob` and its gradient eagerly, and when traced). A coupling, and a MAF layer
+    (data -> latent in one MADE pass), call theirs once either way; an IAF layer solves data ->
+    latent with D MADE passes in one while loop: D calls eagerly (TF runs the loop in Python),
+    one when traced (the loop body, traced once)."""
+    layers = []
+    for m in flow.submodules:
+        if isinstance(m, bij.AffineCoupling):
+            layers.append((m, m.conditioner, 1, 1))
+        elif isinstance(m, bij.MaskedAutoregressive):
+            layers.append((m, m.made, m.features if m.inverse_autoregressive else 1, 1))
+    return layers
+
+
+def test_each_layer_costs_its_networks_passes_for_log_prob_and_its_gradient(flow, monkeypatch):
+    layers = network_passes(flow)
+    assert layers, "no AffineCoupling or MaskedAutoregressive found in flow.submodules"
+    counts = {id(net): 0 for _, net, _, _ in layers}
 
     def counting(original):
         @functools.wraps(original)
@@ -363,7 +404,7 @@ def test_one_conditioner_pass_per_coupling_for_log_prob_and_its_gradient(flow, m
 
         return call
 
-    for cls in {type(c.conditioner) for c in couplings}:
+    for cls in {type(net) for _, net, _, _ in layers}:
         monkeypatch.setattr(cls, "__call__", counting(cls.__call__))
     x = data_for(flow.event_shape, n=8, seed=4)
 
@@ -373,10 +414,14 @@ def test_one_conditioner_pass_per_coupling_for_log_prob_and_its_gradient(flow, m
         return tape.gradient(loss, flow.trainable_variables)
 
     loss_and_grads(x)  # eagerly
-    assert set(counts.values()) == {1}, {c.name: counts[id(c.conditioner)] for c in couplings}
+    assert [counts[id(net)] for _, net, _, _ in layers] == [eager for _, _, eager, _ in layers], {
+        layer.name: counts[id(net)] for layer, net, _, _ in layers
+    }
     counts.update(dict.fromkeys(counts, 0))
     tf.function(loss_and_grads).get_concrete_function(x)  # one trace
-    assert set(counts.values()) == {1}, {c.name: counts[id(c.conditioner)] for c in couplings}
+    assert [counts[id(net)] for _, net, _, _ in layers] == [traced for _, _, _, traced in layers], {
+        layer.name: counts[id(net)] for layer, net, _, _ in layers
+    }
 
 
 def test_eager_function_and_xla_log_prob_agree(flow):
@@ -403,8 +448,12 @@ def test_log_prob_is_finite_on_the_flows_own_samples(flow, temperature):
     assert np.all(np.isfinite(log_prob)), (temperature, log_prob[~np.isfinite(log_prob)][:4])
 
 
-# Real NVP's export is tested at length in export_test.py (image and vector, served without TFP).
-@pytest.mark.parametrize("model", [pytest.param(m, marks=pytest.mark.slow) if m == "realnvp" else m for m in MODELS])
+# Real NVP's export is tested at length in export_test.py (image and vector, served without TFP); IAF's
+# takes MAF's path (the same layers turned around) and runs with the slow tests.
+SLOW_EXPORTS = {"realnvp", "iaf"}
+
+
+@pytest.mark.parametrize("model", [pytest.param(m, marks=pytest.mark.slow) if m in SLOW_EXPORTS else m for m in MODELS])
 def test_saved_model_serves_the_flows_numbers(model, tmp_path):
     """Each model's image flow (the richer: pixel checks, every layer kind); vector exports take the
     same model-agnostic path (tests/export_test.py exports a vector RealNVP)."""

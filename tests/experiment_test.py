@@ -9,6 +9,7 @@ import tensorflow as tf
 
 from tfp_realnvp.bijectors import AffineCoupling
 from tfp_realnvp.experiment import ExperimentConfig, restore_flow, run_experiment
+from tfp_realnvp.models import MODELS
 
 
 def tiny(tmp_path, **kw):
@@ -90,7 +91,7 @@ def test_each_model_takes_its_own_options_from_the_recipes_and_its_defaults():
     assert (nice.num_couplings, nice.hidden_units, nice.prior, nice.steps) == (4, (1000,) * 5, "logistic", 3000)
     with pytest.raises(ValueError, match="`num_blocks` does not apply to model 'glow'"):
         ExperimentConfig(model="glow", num_blocks=1)
-    with pytest.raises(ValueError, match="unknown model 'flow'; choose from realnvp, glow, nice"):
+    with pytest.raises(ValueError, match=f"unknown model 'flow'; choose from {', '.join(MODELS)}"):
         ExperimentConfig(model="flow")
     # A run saved before models existed has no `model` field: it is a Real NVP.
     assert (

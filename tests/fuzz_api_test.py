@@ -16,10 +16,10 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from tests.fuzz import Case, check
-from tfp_realnvp import NICE, Glow, RealNVP, networks
+from tfp_realnvp import IAF, MAF, NICE, Glow, RealNVP, networks
 from tfp_realnvp import bijectors as bij
 from tfp_realnvp.models import MODELS
-from tfp_realnvp.networks import GlowConditioner, MLPConditioner, ResNetConditioner, ZeroConvConditioner
+from tfp_realnvp.networks import MADE, GlowConditioner, MLPConditioner, ResNetConditioner, ZeroConvConditioner
 from tfp_realnvp.training import TrainConfig, Trainer, evaluate
 
 tfb = tfp.bijectors
@@ -38,6 +38,10 @@ MODELS_UNDER_TEST = {
     ),
     "nice_image": lambda: NICE((8, 8, 1), pixel_levels=17, num_couplings=2, hidden_units=(8,)),
     "nice_vector": lambda: NICE((2,), num_couplings=2, hidden_units=(8,)),
+    "maf_image": lambda: MAF((4, 4, 1), pixel_levels=17, num_layers=2, hidden_units=(8,)),
+    "maf_vector": lambda: MAF((2,), num_layers=2, hidden_units=(8,), batch_norm=True, mixing="linear"),
+    "iaf_image": lambda: IAF((4, 4, 1), pixel_levels=17, num_layers=2, hidden_units=(8,)),
+    "iaf_vector": lambda: IAF((4,), num_layers=2, hidden_units=(8,), residual_blocks=1),
 }
 
 
@@ -219,11 +223,44 @@ def constructor_cases():
     for shape, scales, largest in (((8, 8, 1), 4, 3), ((8, 8, 1), 5, 3), ((4, 4, 1), 3, 2), ((2, 2, 1), 2, 1)):
         call = realnvp(IMAGE, event_shape=shape, num_scales=scales)
         cases.append(Case(f"RealNVP-num_scales={scales}-on-{shape}", call, ("num_scales", f"<= {largest}")))
+    cases += autoregressive_model_cases()
     cases += [
         Case("RealNVP-image-too-small", realnvp(IMAGE, event_shape=(1, 1, 3), num_scales=1), ("event_shape",)),
         Case("RealNVP-linear_mixing-on-image", realnvp(IMAGE, linear_mixing=True), ("linear_mixing",)),
         Case("RealNVP-vector-one-feature", realnvp(VECTOR, event_shape=(1,)), ("event_shape",)),
     ]
+    return cases
+
+
+BAD_AUTOREGRESSIVE_ARGS = {  # on MAF((3,)) and IAF((3,))
+    "event_shape": [(1,), (), None, (3, 0), (2.5,), "ab"],
+    "num_layers": [0, -1, 2.5, True, "2", None],
+    "hidden_units": [(), (0,), 8, (2.5,), (True,)],
+    "residual_blocks": [-1, 1.5, "a", True, None],
+    "mixing": ["shuffle", "REVERSE", None, 1],
+    "batch_norm": ["yes", 1, None],
+    "batch_norm_momentum": [1.0, -0.1, math.nan, "0.9"],
+    "condition_dims": [-1, 2.5, "a", True],
+    "alpha": [0.0, 0.5, math.nan],
+    "pixel_levels": [1, 2.5, True],
+    "dtype": [tf.int32, "foo"],
+    "compute_dtype": [tf.int32, "foo"],
+    "seed": ["a", -1, 2.5, True, 2**40],
+    "validate_args": ["yes", None],
+    "name": [42],
+}
+
+
+def autoregressive_model_cases():
+    cases = []
+    for cls in (MAF, IAF):
+        for arg, values in BAD_AUTOREGRESSIVE_ARGS.items():
+            for value in values:
+                kw = {"event_shape": (4, 4, 1) if arg == "alpha" else (3,), "num_layers": 1, arg: value}
+                cases.append(Case(f"{cls.__name__}-{arg}={value!r}", lambda cls=cls, kw=kw: cls(**kw), arg))
+        cases.append(
+            Case(f"{cls.__name__}-unknown-option", lambda cls=cls: cls((3,), sigmoid_units=4), "sigmoid_units")
+        )
     return cases
 
 
@@ -447,6 +484,7 @@ def bijector_cases():
             lambda: bij.VariationalDequantization((2, 2, 1), 17, dtype=tf.int32),
             "dtype",
         ),
+        *autoregressive_bijector_cases(),
         Case("OnePassBijector-min-event-ndims", lambda: bij.OnePassBijector(forward_min_event_ndims="x"), "ndims"),
         Case("TrainingCall-seed-string", lambda: bij.TrainingCall("a"), "seed"),
         Case("TrainingCall-seed-three", lambda: bij.TrainingCall((1, 2, 3)), "seed"),
@@ -472,6 +510,88 @@ def bijector_cases():
         Case("half_mask-one-feature", lambda: bij.half_mask(1), "features"),
         Case("channel_mask-odd-channels", lambda: bij.channel_mask(4, 4, 3), "channels"),
         Case("squeezed_checkerboard_mask-odd-height", lambda: bij.squeezed_checkerboard_mask(3, 4, 1), "height"),
+    ]
+    return cases
+
+
+def autoregressive_bijector_cases():
+    made = MADE(3, hidden_units=(4,))
+    conditional = bij.MaskedAutoregressive(MADE(3, hidden_units=(4,), condition_dims=2))
+
+    def layer(**kw):
+        return lambda: bij.MaskedAutoregressive(**{"made": made, **kw})
+
+    cases = [
+        Case("MaskedAutoregressive-made-none", layer(made=None), "made"),
+        Case("MaskedAutoregressive-made-callable", layer(made=lambda x: x), "made"),
+        Case("MaskedAutoregressive-made-mlp", layer(made=MLPConditioner(3, (4,))), "made"),
+        Case("MaskedAutoregressive-transformer-int", layer(transformer=3), "transformer"),
+        Case("MaskedAutoregressive-transformer-function", layer(transformer=lambda u, p: (u, 0.0)), "transformer"),
+        Case(
+            "MaskedAutoregressive-params-mismatch",
+            layer(made=MADE(3, hidden_units=(4,), params_per_dim=3)),
+            ("params_per_dim", "num_params"),
+        ),
+        Case("MaskedAutoregressive-inverse_autoregressive-string", layer(inverse_autoregressive="yes"), "inverse_"),
+        Case("MaskedAutoregressive-inverse_autoregressive-int", layer(inverse_autoregressive=1), "inverse_"),
+        Case("MaskedAutoregressive-dtype-int32", layer(dtype=tf.int32), "dtype"),
+        Case("MaskedAutoregressive-compute_dtype-string", layer(compute_dtype="foo"), "compute_dtype"),
+        Case("MaskedAutoregressive-validate_args-string", layer(validate_args="yes"), "validate_args"),
+        Case("MaskedAutoregressive-forward-shape", lambda: layer()().forward(zeros(2, 4)), "shape"),
+        Case("MaskedAutoregressive-inverse-shape", lambda: layer()().inverse(zeros(2, 2)), "shape"),
+        Case("MaskedAutoregressive-inverse-scalar", lambda: layer()().inverse(zeros()), "shape"),
+        Case("MaskedAutoregressive-condition-missing", lambda: conditional.forward(zeros(2, 3)), "condition"),
+        Case(
+            "MaskedAutoregressive-condition-unexpected",
+            lambda: layer()().inverse(zeros(2, 3), condition=zeros(2, 2)),
+            ("condition", "unconditional"),
+        ),
+        Case(
+            "MaskedAutoregressive-condition-width",
+            lambda: conditional.inverse(zeros(2, 3), condition=zeros(2, 3)),
+            ("condition", "shape"),
+        ),
+        Case(
+            "MaskedAutoregressive-condition-batch",
+            lambda: conditional.forward(zeros(2, 3), condition=zeros(4, 2)),
+            ("condition", "batch"),
+        ),
+        Case(
+            "MaskedAutoregressive-condition-int",
+            lambda: conditional.inverse(zeros(2, 3), condition=tf.zeros([2, 2], tf.int32)),
+            ("condition", "float"),
+        ),
+    ]
+    for value in (0.0, -1.0, math.nan, math.inf, "3", True, None):
+        cases.append(Case(f"AffineTransformer-bound={value!r}", lambda v=value: bij.AffineTransformer(v), "bound"))
+    return cases
+
+
+def made_cases():
+    good = {"features": 3, "hidden_units": (4,)}
+    bad = {
+        "features": [0, 1, 2.5, "a", True, None],
+        "hidden_units": [(), (0,), 8, (2.5,), ("a",), (True,)],
+        "params_per_dim": [0, -1, 2.5, True],
+        "order": ["diagonal", "NATURAL", None, 3, [0, 0, 1], [0, 1], [0, 1, 3], [0, 1, 2.0], [0, 1, True]],
+        "residual_blocks": [-1, 1.5, "a", True],
+        "condition_dims": [-1, 2.5, "a", True],
+        "dtype": [tf.int32, "foo"],
+        "seed": ["a", 2.5, -1],
+    }
+    cases = [
+        Case(f"MADE-{arg}={value!r}", lambda kw={**good, arg: value}: MADE(**kw), arg)
+        for arg, values in bad.items()
+        for value in values
+    ]
+    made, conditional = MADE(**good), MADE(**good, condition_dims=2)
+    cases += [
+        Case("MADE-input-features", lambda: made(zeros(2, 4)), ("x", "[N, 3]")),
+        Case("MADE-input-rank", lambda: made(zeros(3)), ("x", "[N, 3]")),
+        Case("MADE-condition-missing", lambda: conditional(zeros(2, 3)), "condition"),
+        Case("MADE-condition-unexpected", lambda: made(zeros(2, 3), condition=zeros(2, 2)), "condition"),
+        Case("MADE-condition-width", lambda: conditional(zeros(2, 3), condition=zeros(2, 3)), "condition"),
+        Case("MADE-condition-rows", lambda: conditional(zeros(2, 3), condition=zeros(3, 2)), "condition"),
     ]
     return cases
 
@@ -510,7 +630,7 @@ def network_cases():
         net = cls(**good)
         for label, x in (("channels", zeros(1, 4, 4, 2)), ("rank", zeros(4, 1))):
             cases.append(Case(f"{cls.__name__}-input-{label}", lambda n=net, x=x: n(x), ("shape", "[N, H, W, 1]")))
-    return cases
+    return cases + made_cases()
 
 
 # ---------------------------------------------------------------------------- training
@@ -623,7 +743,7 @@ def test_case_ids_are_unique():
 
 
 # Public names whose arguments nothing checks (building blocks: the conditioners that use them check).
-UNCHECKED = {"WeightNormConv2D", "WeightNormDense", "conv2d_same"}
+UNCHECKED = {"WeightNormConv2D", "WeightNormDense", "conv2d_same", "Transformer"}  # Transformer: an abstract base
 
 
 @pytest.mark.parametrize("name", sorted({*bij.__all__, *networks.__all__} - UNCHECKED))

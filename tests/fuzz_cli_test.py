@@ -320,6 +320,7 @@ _BAD_FIELD_VALUES = {
     "'uniform' or 'variational'": ["gaussian", 3],
     "'none' or 'cosine'": ["linear", 0],
     "'logistic' or 'normal'": ["gaussian", 1],
+    "'reverse', 'random', 'linear' or 'none'": ["shuffle", "REVERSE", 1],
     "a non-empty path": ["", 3, None],
     "a path or None": ["", 3],
 }

@@ -77,6 +77,12 @@ class ExperimentConfig:
     batch_norm: bool | None = None
     batch_norm_momentum: float | None = None
     additive: bool | None = None
+    num_layers: int | None = None  # autoregressive layers (MAF, IAF and their kin)
+    residual_blocks: int | None = None  # masked residual blocks per MADE
+    mixing: str | None = None  # between autoregressive layers: "reverse", "random", "linear" or "none"
+    sigmoid_units: int | None = None  # NAF: units of each deep sigmoidal transformer
+    degree: int | None = None  # SOS: degree of each polynomial
+    num_squares: int | None = None  # SOS: polynomials squared and summed per dimension
     mixed_precision: bool = False  # conditioners in float16 on GPUs (bfloat16 on CPUs); log-dets, loss in float32
     # training
     batch_size: int | None = None
@@ -176,6 +182,9 @@ _NON_NEGATIVE = ("an int >= 0", lambda v: is_int(v) and v >= 0)
 _BOOL = ("True or False", lambda v: isinstance(v, (bool, np.bool_)))
 _FRACTION = ("a number in [0, 1)", lambda v: _is_number(v) and 0 <= v < 1)
 _PATH_OR_NONE = ("a path or None", lambda v: v is None or isinstance(v, str) and v.strip() != "")
+# A model option that no registered model takes yet is outside MODEL_FIELDS, so its rule also sees
+# its default (None): the rule lets None through (any value set is still checked).
+_POSITIVE_OPTION = ("a positive int", lambda v: v is None or is_int(v) and v >= 1)
 # Field -> (what it must be, test). A model option that the model does not take stays None.
 _FIELD_RULES = {
     **dict.fromkeys(
@@ -186,6 +195,10 @@ _FIELD_RULES = {
     **dict.fromkeys(("epochs", "warmup_steps", "seed", "eval_every"), _NON_NEGATIVE),
     "hidden_channels": _POSITIVE,
     "num_blocks": _NON_NEGATIVE,
+    "num_layers": _POSITIVE,
+    "residual_blocks": _NON_NEGATIVE,
+    "mixing": ("'reverse', 'random', 'linear' or 'none'", lambda v: v in ("reverse", "random", "linear", "none")),
+    **dict.fromkeys(("sigmoid_units", "degree", "num_squares"), _POSITIVE_OPTION),
     "validation_size": ("an int >= -1 (-1: automatic)", lambda v: is_int(v) and v >= -1),
     **dict.fromkeys(("squeeze_first", "batch_norm", "additive", "mixed_precision", "jit_compile", "resume"), _BOOL),
     **dict.fromkeys(("dropout", "batch_norm_momentum", "ema_decay"), _FRACTION),

@@ -16,13 +16,21 @@ convolution's NaN; vector: samples near 3e34 score -inf); with N(0, 0.5) the spl
 log-std passes 88, where exp overflows float32, even at T = 0 (image), and the vector flow's
 samples overflow at T = 2. Those cases are the strict xfails below: one that starts to pass
 means the scales were bounded, and the limits here should move.
+
+MAF's latent -> data map solves x_i = (z_i - t_i(x_<i)) * exp(-s_i(x_<i)) one dimension after the
+other, so a large latent is amplified along the whole order (t_i grows with the x_j before it): on
+the perturbed 16-pixel MAF below (N(0, 0.5)) the values entering PixelLogit are ~3e10 times the
+latent's scale (float64: 3.1e38 at T = 1e28, still finite in float32; 3.1e40 at T = 1e30, which
+overflows). Its samples and their log_prob are finite at every temperature of the main test and at
+T = 1e4; T = 1e30 is its strict xfail. IAF samples in one pass per layer and is finite through
+T = 1e30.
 """
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfp_realnvp import NICE, Glow, RealNVP
+from tfp_realnvp import IAF, MAF, NICE, Glow, RealNVP
 from tfp_realnvp.models import MODELS
 
 TEMPERATURES = (0.0, 0.7, 1.0, 2.0, 10.0)
@@ -46,6 +54,10 @@ FLOWS = {
     "vector_glow": lambda: Glow((2,), num_steps=4, hidden_units=(16, 16)),
     "image_nice": lambda: NICE((8, 8, 1), pixel_levels=256, num_couplings=4, hidden_units=(16, 16)),
     "vector_nice": lambda: NICE((2,), num_couplings=4, hidden_units=(16, 16)),
+    "image_maf": lambda: MAF((4, 4, 1), pixel_levels=256, num_layers=2, hidden_units=(16,)),
+    "vector_maf": lambda: MAF((2,), num_layers=4, hidden_units=(16, 16)),
+    "image_iaf": lambda: IAF((4, 4, 1), pixel_levels=256, num_layers=2, hidden_units=(16,)),
+    "vector_iaf": lambda: IAF((2,), num_layers=4, hidden_units=(16, 16)),
 }
 
 
@@ -54,6 +66,9 @@ UNBOUNDED = {name for name in FLOWS if "glow" in name}
 UNBOUNDED_TEMPERATURES = (0.0, 0.7, 1.0, 2.0)
 OVERFLOWS = pytest.mark.xfail(
     strict=True, reason="Glow's unbounded latent -> data scales overflow float32 (module docstring)"
+)
+AUTOREGRESSIVE_OVERFLOWS = pytest.mark.xfail(
+    strict=True, reason="MAF's latent -> data map amplifies T = 1e30 along its 16 dimensions (module docstring)"
 )
 
 
@@ -95,7 +110,14 @@ def test_samples_of_a_perturbed_flow_have_a_finite_log_prob(name, stddev):
         assert_valid_samples(flow, t)
 
 
-@pytest.mark.parametrize("name", [name for name in FLOWS if name.startswith("image") and name not in UNBOUNDED])
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(name, marks=[AUTOREGRESSIVE_OVERFLOWS] if name == "image_maf" else [])
+        for name in FLOWS
+        if name.startswith("image") and name not in UNBOUNDED
+    ],
+)
 def test_image_samples_stay_valid_at_absurd_temperatures(name):
     """The clamp holds wherever the couplings carry the latent without overflow (measured:
     through T = 1e32 with these weights; RealNVP's docstring has the bound)."""

@@ -198,7 +198,7 @@ class MaskedAutoregressive(OnePassBijector):
     def _params(self, u, condition):
         """The MADE's output for input u [N, D]: [N, D, num_params] in `dtype`."""
         c = None if condition is None else tf.cast(condition, self.compute_dtype)
-        return tf.cast(self.made(tf.cast(u, self.compute_dtype), c), self.dtype)
+        return tf.cast(self.made(tf.cast(u, self.compute_dtype), condition=c), self.dtype)
 
     def _one_pass(self, u, condition):
         """v = tau(u; made(u)) and sum_i log tau'(u_i): [N, D], [N]."""

@@ -8,6 +8,6 @@ from tfp_realnvp.models.realnvp import RealNVP
 
 # Every registered model trains, evaluates, exports and benchmarks through the same code
 # (`--model=<name>` in experiments/); a new model is a `Flow` subclass and an entry here.
-MODELS = {"realnvp": RealNVP, "glow": Glow, "nice": NICE}
+MODELS = {"realnvp": RealNVP, "glow": Glow, "nice": NICE, "maf": MAF, "iaf": IAF}
 
 __all__ = ["IAF", "MAF", "MODELS", "NICE", "AutoregressiveFlow", "Flow", "Glow", "RealNVP"]
