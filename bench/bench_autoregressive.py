@@ -8,9 +8,10 @@
 2d: the protocol of bench/bench_2d.py's plain loop (the peers' data and batch order, 3000 steps
 of batch 512, Adam 1e-3 without warm-up, decay or clipping, paired KL against the true density
 on the 20,000 test points every 250 steps, non-finite steps counted), for our `--models` at their
-defaults (`tfp_realnvp.models.MODELS[m](event_shape=(2,), seed=s)`), zuko's MAF / NAF / SOSPF at
-zuko's defaults (bench/torch_autoregressive_2d.py, run with `--torch_python`, one after the other:
-never beside a TF run) and `tfb.MaskedAutoregressiveFlow` (`--tfp_layers` layers of
+defaults (`tfp_realnvp.models.MODELS[m](event_shape=(2,), seed=s)`), zuko's MAF / NAF / SOSPF
+with our depth and width (`--zuko_transforms`, `--zuko_hidden`; zuko's own other defaults:
+bench/torch_autoregressive_2d.py, run with `--torch_python`, one after the other: never beside a
+TF run) and `tfb.MaskedAutoregressiveFlow` (`--tfp_layers` layers of
 `tfb.AutoregressiveNetwork(params=2, hidden_units=(64, 64))` with the order reversed between
 them, zuko MAF's shape) in the same plain loop. Writes results/autoregressive_2d_<dataset><tag>.json.
 
@@ -40,10 +41,10 @@ from common import HERE, write_result
 ZUKO = {"maf": "maf", "naf": "naf", "sos": "sospf"}  # our model -> its zuko counterpart
 
 
-def run_zuko(peer, name, seed, steps, torch_python, threads):
+def run_zuko(peer, name, seed, steps, torch_python, threads, size):
     out = tempfile.NamedTemporaryFile(suffix=".json", delete=False).name
     cmd = [torch_python, os.path.join(HERE, "torch_autoregressive_2d.py"), "--peer", peer, "--dataset", name]
-    cmd += ["--seed", str(seed), "--steps", str(steps), "--out", out]
+    cmd += ["--seed", str(seed), "--steps", str(steps), "--out", out, *size]
     if threads:
         cmd += ["--threads", str(threads)]
     proc = subprocess.run(cmd, capture_output=True, text=True)
@@ -118,6 +119,7 @@ def train_tfp_maf(name, seed, steps, eval_every, num_layers):
 
 
 def part_2d(args):
+    zuko_size = ["--transforms", str(args.zuko_transforms), "--hidden_features", *map(str, args.zuko_hidden)]
     rows = []
     for name in args.datasets:
         record = {"benchmark": "autoregressive_2d", "dataset": name, "steps": args.steps, "ours": {}, "peers": {}}
@@ -131,7 +133,7 @@ def part_2d(args):
             ]
         for peer in args.peers:
             record["peers"][f"zuko_{peer}"] = [
-                run_zuko(ZUKO.get(peer, peer), name, seed, args.steps, args.torch_python, args.threads)
+                run_zuko(ZUKO.get(peer, peer), name, seed, args.steps, args.torch_python, args.threads, zuko_size)
                 for seed in args.seeds
             ]
         write_result(record, f"autoregressive_2d_{name}{args.tag}.json")
@@ -248,10 +250,12 @@ def main():
     p.add_argument("--peers", nargs="+", default=["maf", "naf", "sos"], help="zuko counterparts of these models")
     p.add_argument("--tfp_layers", type=int, default=3, help="tfb.MaskedAutoregressiveFlow layers (0: skip)")
     p.add_argument("--torch_python", default="/work/torchenv/bin/python")
+    p.add_argument("--zuko_transforms", type=int, default=5, help="zuko's transforms (default: our num_layers)")
+    p.add_argument("--zuko_hidden", type=int, nargs="+", default=[128, 128], help="default: our hidden_units")
     p.add_argument("--no_jit", action="store_true")
     p.add_argument("--threads", type=int, default=0)
-    p.add_argument("--speed_layers", type=int, default=5)
-    p.add_argument("--speed_hidden", type=int, nargs="+", default=[1024])
+    p.add_argument("--speed_layers", type=int, default=2)
+    p.add_argument("--speed_hidden", type=int, nargs="+", default=[512])
     p.add_argument("--speed_samples", type=int, default=100)
     p.add_argument("--speed_repeats", type=int, default=3)
     p.add_argument("--tabular_models", nargs="+")
