@@ -121,6 +121,16 @@ def _autoregressive(inverse_autoregressive, seed):
     return bij.MaskedAutoregressive(made, inverse_autoregressive=inverse_autoregressive, dtype=F64)
 
 
+# The bisection-inverted transformers state their inverse to within tolerance / 2 per pass: 1e-10
+# keeps a round trip through D = 4 passes far inside check_bijector's 1e-8 without loosening it.
+MONOTONE_TOLERANCE = 1e-10
+
+
+def _monotone(transformer, inverse_autoregressive, seed):
+    made = MADE(4, (8,), params_per_dim=transformer.num_params, order="random", dtype=F64, seed=seed)
+    return bij.MaskedAutoregressive(made, transformer, inverse_autoregressive=inverse_autoregressive, dtype=F64)
+
+
 BIJECTORS = {
     "ActNorm-image": Entry(lambda: bij.ActNorm(IMAGE, dtype=F64), IMAGE),
     "ActNorm-image-data-init": Entry(lambda: bij.ActNorm(IMAGE, dtype=F64), IMAGE, init=_initialise(IMAGE)),
@@ -156,6 +166,15 @@ BIJECTORS = {
     "InvertibleLinear-vector": Entry(lambda: bij.InvertibleLinear(VECTOR, seed=9, dtype=F64), VECTOR),
     "MaskedAutoregressive-vector-affine-maf": Entry(lambda: _autoregressive(False, 11), VECTOR),
     "MaskedAutoregressive-vector-affine-iaf": Entry(lambda: _autoregressive(True, 12), VECTOR),
+    "MaskedAutoregressive-vector-deep-sigmoidal-maf": Entry(
+        lambda: _monotone(bij.DeepSigmoidalTransformer(4, tolerance=MONOTONE_TOLERANCE), False, 13), VECTOR
+    ),
+    "MaskedAutoregressive-vector-deep-sigmoidal-iaf": Entry(
+        lambda: _monotone(bij.DeepSigmoidalTransformer(4, tolerance=MONOTONE_TOLERANCE), True, 14), VECTOR
+    ),
+    "MaskedAutoregressive-vector-sum-of-squares-maf": Entry(
+        lambda: _monotone(bij.SumOfSquaresTransformer(2, 2, tolerance=MONOTONE_TOLERANCE), False, 15), VECTOR
+    ),
     "MovingAverageBatchNorm-image": Entry(
         lambda: bij.MovingAverageBatchNorm(IMAGE, dtype=F64), IMAGE, init=_move_statistics(IMAGE)
     ),
@@ -213,7 +232,12 @@ def test_bijector_round_trip_and_log_det_match_the_autodiff_jacobian(name):
     check_bijector(b, x, event, rtol=1e-7, atol=1e-9)
 
 
-@pytest.mark.parametrize("name", BIJECTORS)
+# XLA-compiling D passes of bisection takes ~2.5 s per entry: the deep-sigmoidal MAF entry runs with
+# the quick tests, the other two bisection-inverted entries (the same loops) with the slow ones.
+SLOW_XLA = {"MaskedAutoregressive-vector-deep-sigmoidal-iaf", "MaskedAutoregressive-vector-sum-of-squares-maf"}
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW_XLA else n for n in BIJECTORS])
 def test_bijector_eager_function_and_xla_agree(name):
     b, x, event = prepared(name)
     ndims = len(event)
@@ -272,6 +296,14 @@ MODEL_KWARGS = {  # model -> kind -> tiny constructor arguments
     "iaf": {  # data -> latent takes D passes per layer: a smaller image (D = 16) keeps it quick
         "image": dict(event_shape=(4, 4, 1), pixel_levels=LEVELS, num_layers=2, hidden_units=(8,)),
         "vector": dict(event_shape=(4,), num_layers=2, hidden_units=(8,), mixing="random"),
+    },
+    "naf": {  # sampling takes D bisections per layer: the small image too
+        "image": dict(event_shape=(4, 4, 1), pixel_levels=LEVELS, num_layers=2, hidden_units=(8,), sigmoid_units=4),
+        "vector": dict(event_shape=(4,), num_layers=2, hidden_units=(8,), sigmoid_units=4, mixing="random"),
+    },
+    "sos": {
+        "image": dict(event_shape=(4, 4, 1), pixel_levels=LEVELS, num_layers=2, hidden_units=(8,), degree=2),
+        "vector": dict(event_shape=(4,), num_layers=2, hidden_units=(8,), degree=2, num_squares=3, batch_norm=True),
     },
 }
 FLOWS = [f"{model}-{kind}" for model in MODELS for kind in ("image", "vector")]
@@ -449,8 +481,9 @@ def test_log_prob_is_finite_on_the_flows_own_samples(flow, temperature):
 
 
 # Real NVP's export is tested at length in export_test.py (image and vector, served without TFP); IAF's
-# takes MAF's path (the same layers turned around) and runs with the slow tests.
-SLOW_EXPORTS = {"realnvp", "iaf"}
+# takes MAF's path (the same layers turned around) and runs with the slow tests; SOS's takes NAF's
+# (another transformer in the same bisection-inverted layers, ~6 s) and runs with them too.
+SLOW_EXPORTS = {"realnvp", "iaf", "sos"}
 
 
 @pytest.mark.parametrize("model", [pytest.param(m, marks=pytest.mark.slow) if m in SLOW_EXPORTS else m for m in MODELS])

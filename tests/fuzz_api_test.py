@@ -16,7 +16,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from tests.fuzz import Case, check
-from tfp_realnvp import IAF, MAF, NICE, Glow, RealNVP, networks
+from tfp_realnvp import IAF, MAF, NAF, NICE, SOS, Glow, RealNVP, networks
 from tfp_realnvp import bijectors as bij
 from tfp_realnvp.models import MODELS
 from tfp_realnvp.networks import MADE, GlowConditioner, MLPConditioner, ResNetConditioner, ZeroConvConditioner
@@ -42,6 +42,10 @@ MODELS_UNDER_TEST = {
     "maf_vector": lambda: MAF((2,), num_layers=2, hidden_units=(8,), batch_norm=True, mixing="linear"),
     "iaf_image": lambda: IAF((4, 4, 1), pixel_levels=17, num_layers=2, hidden_units=(8,)),
     "iaf_vector": lambda: IAF((4,), num_layers=2, hidden_units=(8,), residual_blocks=1),
+    "naf_image": lambda: NAF((4, 4, 1), pixel_levels=17, num_layers=2, hidden_units=(8,), sigmoid_units=4),
+    "naf_vector": lambda: NAF((2,), num_layers=2, hidden_units=(8,)),
+    "sos_image": lambda: SOS((4, 4, 1), pixel_levels=17, num_layers=2, hidden_units=(8,), degree=2),
+    "sos_vector": lambda: SOS((2,), num_layers=2, hidden_units=(8,)),
 }
 
 
@@ -251,16 +255,22 @@ BAD_AUTOREGRESSIVE_ARGS = {  # on MAF((3,)) and IAF((3,))
 }
 
 
+BAD_TRANSFORMER_OPTIONS = {  # each model's own options (TRANSFORMER_OPTIONS)
+    NAF: {"sigmoid_units": [0, -1, 2.5, True, "4", None]},
+    SOS: {"degree": [0, -1, 2.5, True, "3", None], "num_squares": [0, -2, 1.5, False, None]},
+}
+
+
 def autoregressive_model_cases():
     cases = []
-    for cls in (MAF, IAF):
-        for arg, values in BAD_AUTOREGRESSIVE_ARGS.items():
+    for cls in (MAF, IAF, NAF, SOS):
+        bad_args = {**BAD_AUTOREGRESSIVE_ARGS, **BAD_TRANSFORMER_OPTIONS.get(cls, {})}
+        for arg, values in bad_args.items():
             for value in values:
                 kw = {"event_shape": (4, 4, 1) if arg == "alpha" else (3,), "num_layers": 1, arg: value}
                 cases.append(Case(f"{cls.__name__}-{arg}={value!r}", lambda cls=cls, kw=kw: cls(**kw), arg))
-        cases.append(
-            Case(f"{cls.__name__}-unknown-option", lambda cls=cls: cls((3,), sigmoid_units=4), "sigmoid_units")
-        )
+        other = "degree" if cls is NAF else "sigmoid_units"  # an option of another model
+        cases.append(Case(f"{cls.__name__}-unknown-option", lambda cls=cls, o=other: cls((3,), **{o: 4}), other))
     return cases
 
 
@@ -564,6 +574,55 @@ def autoregressive_bijector_cases():
     ]
     for value in (0.0, -1.0, math.nan, math.inf, "3", True, None):
         cases.append(Case(f"AffineTransformer-bound={value!r}", lambda v=value: bij.AffineTransformer(v), "bound"))
+    return cases + monotone_transformer_cases()
+
+
+BAD_MONOTONE_ARGS = {  # constructor arguments of the bisection-inverted transformers
+    bij.DeepSigmoidalTransformer: {"hidden_units": [0, -1, 2.5, True, "16", None], "spread": [-1.0, math.nan, "1"]},
+    bij.SumOfSquaresTransformer: {
+        "degree": [0, 2.5, True, None],
+        "num_squares": [0, -1, "2"],
+        "bound": [0.0, -4.0, math.inf, None],
+        "max_log_gain": [0.0, math.nan, "1"],
+        "min_slope": [0.0, 1.0, -1e-3, None],
+    },
+}
+BAD_BISECTION_ARGS = {"tolerance": [0.0, -1e-6, math.nan, math.inf, "1e-6", None], "max_iterations": [0, -1, 2.5, True]}
+
+
+def monotone_transformer_cases():
+    cases = []
+    for cls, bad in BAD_MONOTONE_ARGS.items():
+        for arg, values in {**bad, **BAD_BISECTION_ARGS}.items():
+            for value in values:
+                cases.append(Case(f"{cls.__name__}-{arg}={value!r}", lambda c=cls, a=arg, v=value: c(**{a: v}), arg))
+        t = cls()
+        p = t.num_params
+        cases += [
+            Case(f"{cls.__name__}-params-width", lambda t=t, p=p: t.forward(zeros(2, 3), zeros(2, 3, p + 1)), "params"),
+            Case(f"{cls.__name__}-params-shape", lambda t=t, p=p: t.inverse(zeros(2, 3), zeros(3, 3, p)), "params"),
+            Case(f"{cls.__name__}-params-rank", lambda t=t: t.forward(zeros(2, 3), zeros(2, 3)), "params"),
+            Case(
+                f"{cls.__name__}-params-dtype",
+                lambda t=t, p=p: t.inverse(zeros(2, 3), zeros(2, 3, p, dtype=tf.float64)),
+                ("params", "dtype"),
+            ),
+            Case(f"{cls.__name__}-v-int", lambda t=t, p=p: t.inverse(tf.zeros([2, 3], tf.int32), zeros(2, 3, p)), "v"),
+        ]
+    v = zeros(3)
+    cases += [
+        Case("bisection_inverse-fn-none", lambda: bij.bisection_inverse(None, v), "fn"),
+        Case("bisection_inverse-v-int", lambda: bij.bisection_inverse(tf.identity, tf.zeros([3], tf.int32)), "v"),
+        Case(
+            "bisection_inverse-max_expansions-zero",
+            lambda: bij.bisection_inverse(tf.identity, v, max_expansions=0),
+            "max_expansions",
+        ),
+    ]
+    for arg, values in BAD_BISECTION_ARGS.items():
+        for value in values:
+            call = lambda a=arg, x=value: bij.bisection_inverse(tf.identity, v, **{a: x})  # noqa: E731
+            cases.append(Case(f"bisection_inverse-{arg}={value!r}", call, arg))
     return cases
 
 

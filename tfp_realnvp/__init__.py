@@ -1,15 +1,17 @@
-"""Normalizing flows of the Real NVP family (Real NVP, Glow, NICE) and autoregressive flows (MAF, IAF)
+"""Normalizing flows of the Real NVP family (Real NVP, Glow, NICE) and autoregressive flows (MAF, IAF, NAF, SOS)
 as TensorFlow Probability bijectors and distributions."""
 
 from tfp_realnvp import bijectors, data, networks
-from tfp_realnvp.models import IAF, MAF, MODELS, NICE, AutoregressiveFlow, Flow, Glow, RealNVP
+from tfp_realnvp.models import IAF, MAF, MODELS, NAF, NICE, SOS, AutoregressiveFlow, Flow, Glow, RealNVP
 from tfp_realnvp.training import TrainConfig, Trainer, evaluate
 
 __all__ = [
     "IAF",
     "MAF",
     "MODELS",
+    "NAF",
     "NICE",
+    "SOS",
     "AutoregressiveFlow",
     "Flow",
     "Glow",

@@ -24,13 +24,17 @@ latent's scale (float64: 3.1e38 at T = 1e28, still finite in float32; 3.1e40 at 
 overflows). Its samples and their log_prob are finite at every temperature of the main test and at
 T = 1e4; T = 1e30 is its strict xfail. IAF samples in one pass per layer and is finite through
 T = 1e30.
+
+NAF and SOS are here as vector flows only: their samples take D bisections per layer (an image
+flow's five temperatures cost seconds), and the conformance suite scores the samples of their
+image flows at T <= 2.
 """
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfp_realnvp import IAF, MAF, NICE, Glow, RealNVP
+from tfp_realnvp import IAF, MAF, NAF, NICE, SOS, Glow, RealNVP
 from tfp_realnvp.models import MODELS
 
 TEMPERATURES = (0.0, 0.7, 1.0, 2.0, 10.0)
@@ -58,6 +62,8 @@ FLOWS = {
     "vector_maf": lambda: MAF((2,), num_layers=4, hidden_units=(16, 16)),
     "image_iaf": lambda: IAF((4, 4, 1), pixel_levels=256, num_layers=2, hidden_units=(16,)),
     "vector_iaf": lambda: IAF((2,), num_layers=4, hidden_units=(16, 16)),
+    "vector_naf": lambda: NAF((2,), num_layers=4, hidden_units=(16, 16)),
+    "vector_sos": lambda: SOS((2,), num_layers=4, hidden_units=(16, 16)),
 }
 
 

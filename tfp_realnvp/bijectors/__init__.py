@@ -17,12 +17,14 @@ from tfp_realnvp.bijectors.moving_average_batch_norm import MovingAverageBatchNo
 from tfp_realnvp.bijectors.one_pass import OnePassBijector, TrainingCall
 from tfp_realnvp.bijectors.pixel_logit import PixelLogit
 from tfp_realnvp.bijectors.squeeze import Squeeze
+from tfp_realnvp.bijectors.transformers import DeepSigmoidalTransformer, SumOfSquaresTransformer, bisection_inverse
 from tfp_realnvp.bijectors.variational_dequantization import VariationalDequantization
 
 __all__ = [
     "ActNorm",
     "AffineCoupling",
     "AffineTransformer",
+    "DeepSigmoidalTransformer",
     "DiagonalScale",
     "FactorOut",
     "FlowChain",
@@ -32,10 +34,12 @@ __all__ = [
     "OnePassBijector",
     "PixelLogit",
     "Squeeze",
+    "SumOfSquaresTransformer",
     "TrainingCall",
     "Transformer",
     "VariationalDequantization",
     "alternating_mask",
+    "bisection_inverse",
     "channel_mask",
     "checkerboard_mask",
     "half_mask",
