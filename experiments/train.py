@@ -32,7 +32,7 @@ flags.DEFINE_string(
     "Folder with local files: MNIST IDX gz / CIFAR-10 .bin (TFDS when absent), or the MAF data release "
     "(power/, gas/, hepmass/, miniboone/, BSDS300/ under it; never downloaded)",
 )
-flags.DEFINE_string("model", "realnvp", "The model: realnvp, glow, nice, maf or iaf (tfp_realnvp.models.MODELS)")
+flags.DEFINE_string("model", "realnvp", "The model: realnvp, glow, nice, maf, iaf, naf or sos (models.MODELS)")
 flags.DEFINE_enum(
     "condition",
     "none",
