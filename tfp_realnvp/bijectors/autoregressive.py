@@ -75,10 +75,11 @@ class MaskedAutoregressive(OnePassBijector):
         log|det dz/dx| = sum_i log tau'(x_i). Latent -> data (`forward`, sampling) solves
         z = tau(x; made(x)) for x with D MADE passes: pass k computes the params from the current x
         and inverts tau, so after it the first k dimensions in the MADE's order are exact, and after
-        D passes all are (exactly, not approximately: no iteration error beyond rounding). The
-        passes run in one `tf.while_loop` (in a graph it is one loop op whose body is traced
-        once, whatever D; eagerly TF runs it as a Python loop of D passes). The last pass's params
-        are exact too, so they give the log-det without an extra pass.
+        D passes all are (exactly, not approximately: no iteration error beyond rounding; the
+        dimensions not yet solved are held at 0). The passes run in one `tf.while_loop` (in a
+        graph it is one loop op whose body is traced once, whatever D; eagerly TF runs it as a
+        Python loop of D passes). The last pass's params are exact too, so they give the log-det
+        without an extra pass.
       * IAF (`inverse_autoregressive=True`): the roles swapped. Latent -> data is one pass,
         x = tau(z; made(z)); data -> latent takes the D-pass loop (so `log_prob` and its gradient
         cost D passes, backpropagated through the loop).
@@ -207,12 +208,18 @@ class MaskedAutoregressive(OnePassBijector):
 
     def _d_passes(self, v, condition):
         """Solve v = tau(u; made(u)) for u: D passes in one while loop. Returns u [N, D] and
-        sum_i log tau'(u_i) [N] (from the last pass's params, which are exact)."""
+        sum_i log tau'(u_i) [N] (from the last pass's params, which are exact). After pass k the
+        dimensions at positions <= k of the order are exact and the others are set to 0: their
+        values would be discarded anyway, and a non-finite one (an overflow of a not yet solved
+        dimension) would otherwise reach every output of the next pass (0 * inf in the masked
+        product)."""
         features, num_params = self.features, self.transformer.num_params
+        positions = tf.constant(self.made.degrees, tf.int32)
 
         def body(k, u, params):
             params = self._params(u, condition)
-            u = self.transformer.inverse(v, params)
+            solved = self.transformer.inverse(v, params)
+            u = tf.where(positions <= k, solved, tf.zeros_like(solved))
             u.set_shape(v.shape)
             return k + 1, u, params
 
