@@ -420,7 +420,7 @@ class Trainer:
                 )
         elif isinstance(spec, tuple):
             raise TypeError(
-                f"`train_dataset` yields pairs {spec}, but the flow is unconditional (`condition_dims`=0): map them "
+                f"`train_dataset` yields tuples {spec}, but the flow is unconditional (`condition_dims`=0): map them "
                 "to x (`dataset.map(lambda x, label: x)`) or build the flow with `condition_dims`"
             )
         if not isinstance(spec, tf.TensorSpec):
