@@ -207,19 +207,22 @@ class MaskedAutoregressive(OnePassBijector):
         return v, tf.reduce_sum(log_dv_du, axis=-1)
 
     def _d_passes(self, v, condition):
-        """Solve v = tau(u; made(u)) for u: D passes in one while loop. Returns u [N, D] and
-        sum_i log tau'(u_i) [N] (from the last pass's params, which are exact). After pass k the
-        dimensions at positions <= k of the order are exact and the others are set to 0: their
-        values would be discarded anyway, and a non-finite one (an overflow of a not yet solved
-        dimension) would otherwise reach every output of the next pass (0 * inf in the masked
-        product)."""
+        """Solve v = tau(u; made(u)) for u: D passes in one while loop. Pass k computes the params
+        from the dimensions solved so far and inverts the transformer for the one dimension at
+        position k of the order (its params depend on positions < k only, so it is exact; an
+        iterative inverse such as bisection runs on one column, not D). The dimensions not yet
+        solved are held at 0: a non-finite value there would otherwise reach every output of the
+        next pass (0 * inf in the masked product). Returns u [N, D] and sum_i log tau'(u_i) [N],
+        from the last pass's params (exact for every dimension)."""
         features, num_params = self.features, self.transformer.num_params
-        positions = tf.constant(self.made.degrees, tf.int32)
+        by_position = tf.constant(sorted(range(features), key=lambda i: self.made.degrees[i]), tf.int32)
+        columns = tf.range(features)
 
         def body(k, u, params):
             params = self._params(u, condition)
-            solved = self.transformer.inverse(v, params)
-            u = tf.where(positions <= k, solved, tf.zeros_like(solved))
+            dim = by_position[k]
+            solved = self.transformer.inverse(tf.gather(v, [dim], axis=1), tf.gather(params, [dim], axis=1))
+            u = tf.where(tf.equal(columns, dim)[None, :], solved, u)  # [N, 1] broadcast into column `dim`
             u.set_shape(v.shape)
             return k + 1, u, params
 
