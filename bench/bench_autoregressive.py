@@ -161,7 +161,7 @@ def _print_2d(rows):
                     f"| {np.mean([r['samples_per_s'] for r in runs]):,.0f} |"
                 )
         for model, peer in ZUKO.items():
-            ours, theirs = rec["ours"].get(model), rec["peers"].get(f"zuko_{peer}")
+            ours, theirs = rec["ours"].get(model), rec["peers"].get(f"zuko_{model}")
             if ours and theirs:
                 wins = sum(_kl(a) < _kl(b) for a, b in zip(ours, theirs))
                 print(f"{rec['dataset']}: our {model} below zuko {peer} on {wins} of {len(ours)} seeds")

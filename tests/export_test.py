@@ -157,6 +157,7 @@ def test_export_serves_without_tfp(image_export, vector_export, tmp_path):
         levels = LEVELS if key == "image" else 0
         assert got["pixel_levels"] == levels
         meta = {"event_shape": event, "pixel_levels": levels, "num_dims": flow.num_dims, "model": "realnvp"}
+        meta["condition_dims"] = 0
         assert got["metadata"] == meta and got["model"] == "realnvp"
 
 

@@ -9,7 +9,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from tests.bijector_checks import train_a_few_steps
-from tests.conformance_test import MODEL_KWARGS, data_for, perturb
+from tests.conformance_test import MODEL_KWARGS, SLOW_FLOWS, data_for, perturb
 from tests.fuzz import Case, check
 from tfp_realnvp.data import image_dataset, load_digits
 from tfp_realnvp.export import export_saved_model, exported_condition_dims, load_exported
@@ -18,7 +18,11 @@ from tfp_realnvp.training import TrainConfig, Trainer, evaluate
 
 tfb = tfp.bijectors
 K = 3
-FLOWS = [f"{model}-{kind}" for model in MODELS for kind in ("image", "vector")]
+FLOWS = [
+    pytest.param(f"{m}-{kind}", marks=pytest.mark.slow) if f"{m}-{kind}" in SLOW_FLOWS else f"{m}-{kind}"
+    for m in MODELS
+    for kind in ("image", "vector")
+]
 
 
 def one_hot(labels):
