@@ -482,9 +482,9 @@ def test_log_prob_is_finite_on_the_flows_own_samples(flow, temperature):
 
 
 # Real NVP's export is tested at length in export_test.py (image and vector, served without TFP); IAF's
-# takes MAF's path (the same layers turned around) and runs with the slow tests; SOS's takes NAF's
-# (another transformer in the same bisection-inverted layers, ~6 s) and runs with them too.
-SLOW_EXPORTS = {"realnvp", "iaf", "sos"}
+# takes MAF's path (the same layers turned around) and runs with the slow tests; so do NAF's and SOS's
+# (MAF's layers with other transformers, inverted by bisection, ~4-6 s each).
+SLOW_EXPORTS = {"realnvp", "iaf", "naf", "sos"}
 
 
 @pytest.mark.parametrize("model", [pytest.param(m, marks=pytest.mark.slow) if m in SLOW_EXPORTS else m for m in MODELS])

@@ -121,6 +121,7 @@ def test_resume_refuses_a_run_built_with_another_flow_and_writes_nothing(tmp_pat
     assert flow.bijector.bijectors[0].name == "pixel_logit" and isinstance(flow.bijector.bijectors[1], AffineCoupling)
 
 
+@pytest.mark.slow  # ~22 s: two digits runs; the resume refusals stay in CI (test_resume_refuses_...)
 def test_resume_checks_only_the_fields_of_the_runs_kind_and_keeps_its_schedule(tmp_path):
     run_experiment(tiny(tmp_path, dequantization="uniform"), verbose=False)
     config_path = tmp_path / "run" / "config.json"

@@ -493,6 +493,7 @@ def test_trainer_resume_from_a_truncated_checkpoint_names_it(places):
     assert sorted(os.listdir(places["truncated"] / "checkpoints")) == before
 
 
+@pytest.mark.slow  # ~18 s: a second training run; the fixture run itself is checked by every CLI case
 def test_the_fixture_run_saved_every_flag_and_resumes(places, tmp_path):
     """The good path of the same script: every flag reaches config.json (unset ones take the digits
     recipe) and `--resume` with more steps continues the run."""

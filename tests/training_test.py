@@ -122,6 +122,7 @@ def test_dropout_training_under_mirrored_repeats_exactly(mirrored):
     assert_same(weights(runs[0]), weights(runs[1]), rtol=0, atol=0)
 
 
+@pytest.mark.slow  # ~14 s; replica_count_test trains 1, 2 and 4 replicas with dropout in CI
 def test_examples_at_other_positions_of_the_global_batch_draw_other_masks(mirrored):
     flow_fn = dropout_flow_without_batch_norm
     half = next(iter(digits_dataset()))[: BATCH // 2]
@@ -193,6 +194,7 @@ def test_a_failed_checkpoint_write_leaves_the_previous_one_latest(tmp_path, monk
     assert_same(before, [v.numpy() for v in restored.variables])
 
 
+@pytest.mark.slow  # ~16 s; the resume tests in CI cover exactness, this adds the moving average
 def test_weight_average_is_what_evaluation_sees_and_resumes_exactly(tmp_path):
     plain = Trainer(small_flow64, config(4))
     expected = [v.numpy() for v in plain.variables]
