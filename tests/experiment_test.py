@@ -16,6 +16,7 @@ def tiny(tmp_path, **kw):
     base = dict(
         steps=6,
         batch_size=16,
+        num_scales=1,
         hidden_channels=4,
         num_blocks=1,
         hidden_units=(16,),

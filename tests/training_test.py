@@ -17,7 +17,7 @@ def digits_dataset(seed=0):
 
 def small_flow(dtype=tf.float32):
     return RealNVP(
-        event_shape=(8, 8, 1), pixel_levels=17, num_scales=2, hidden_channels=8, num_blocks=1, seed=3, dtype=dtype
+        event_shape=(8, 8, 1), pixel_levels=17, num_scales=1, hidden_channels=8, num_blocks=1, seed=3, dtype=dtype
     )
 
 
@@ -92,7 +92,7 @@ def test_xla_step_on_one_device_matches_the_graph_step():
 
 def dropout_flow():
     return RealNVP(
-        event_shape=(8, 8, 1), pixel_levels=17, num_scales=2, hidden_channels=8, num_blocks=1, dropout=0.3, seed=3
+        event_shape=(8, 8, 1), pixel_levels=17, num_scales=1, hidden_channels=8, num_blocks=1, dropout=0.3, seed=3
     )
 
 
