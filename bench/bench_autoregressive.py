@@ -13,7 +13,9 @@ with our depth and width (`--zuko_transforms`, `--zuko_hidden`; zuko's own other
 bench/torch_autoregressive_2d.py, run with `--torch_python`, one after the other: never beside a
 TF run) and `tfb.MaskedAutoregressiveFlow` (`--tfp_layers` layers of
 `tfb.AutoregressiveNetwork(params=2, hidden_units=(64, 64))` with the order reversed between
-them, zuko MAF's shape) in the same plain loop. Writes results/autoregressive_2d_<dataset><tag>.json.
+them, zuko MAF's shape) in the same plain loop. `--peers_from TAG` takes every peer's runs from an
+earlier run's file instead (the peers are seeded: the same seed gives the same run on this
+machine). Writes results/autoregressive_2d_<dataset><tag>.json.
 
 speed: MAF and IAF of the same size on D = 784 (`--speed_layers` layers of MADE
 `--speed_hidden`): samples/s of `draw_samples` and examples/s of `compiled_log_prob`, each timed
@@ -127,11 +129,13 @@ def part_2d(args):
             record["ours"][model] = [
                 train_plain(name, seed, args.steps, args.eval_every, not args.no_jit, {}, model) for seed in args.seeds
             ]
-        if args.tfp_layers:
+        if args.peers_from is not None:
+            record["peers"], record["peers_from"] = _earlier_peers(name, args.peers_from, args.seeds, args.steps)
+        if args.tfp_layers and args.peers_from is None:
             record["peers"]["tfb_maf"] = [
                 train_tfp_maf(name, seed, args.steps, args.eval_every, args.tfp_layers) for seed in args.seeds
             ]
-        for peer in args.peers:
+        for peer in args.peers if args.peers_from is None else ():
             record["peers"][f"zuko_{peer}"] = [
                 run_zuko(ZUKO.get(peer, peer), name, seed, args.steps, args.torch_python, args.threads, zuko_size)
                 for seed in args.seeds
@@ -141,6 +145,23 @@ def part_2d(args):
         _print_2d([record])
     print("\nall datasets:")
     _print_2d(rows)
+
+
+def _earlier_peers(name, tag, seeds, steps):
+    """The peers' runs on `name` from an earlier run of this script (results/autoregressive_2d_<name><tag>.json),
+    for the same seeds and steps, and that file's name and date."""
+    path = os.path.join(HERE, "results", f"autoregressive_2d_{name}{tag}.json")
+    with open(path) as f:
+        earlier = json.load(f)
+    if earlier["steps"] != steps:
+        raise SystemExit(f"{path}: {earlier['steps']} steps, not {steps}")
+    peers = {}
+    for label, runs in earlier["peers"].items():
+        by_seed = {r["seed"]: r for r in runs}
+        if not set(seeds) <= set(by_seed):
+            raise SystemExit(f"{path}: {label} has seeds {sorted(by_seed)}, not all of {seeds}")
+        peers[label] = [by_seed[s] for s in seeds]
+    return peers, f"{os.path.basename(path)} (written {earlier['written_at']})"
 
 
 def _kl(run):
@@ -165,6 +186,8 @@ def _print_2d(rows):
             if ours and theirs:
                 wins = sum(_kl(a) < _kl(b) for a, b in zip(ours, theirs))
                 print(f"{rec['dataset']}: our {model} below zuko {peer} on {wins} of {len(ours)} seeds")
+        if rec.get("peers_from"):
+            print(f"{rec['dataset']}: the peers' runs are those of {rec['peers_from']}")
         target = TARGETS.get(rec["dataset"])
         print(f"{rec['dataset']}: KL target for NAF/SOS 0.10 (Real NVP's protocol target {target})")
 
@@ -250,6 +273,12 @@ def main():
     p.add_argument("--models", nargs="+", default=["maf", "iaf", "naf", "sos"])
     p.add_argument("--peers", nargs="+", default=["maf", "naf", "sos"], help="zuko counterparts of these models")
     p.add_argument("--tfp_layers", type=int, default=3, help="tfb.MaskedAutoregressiveFlow layers (0: skip)")
+    p.add_argument(
+        "--peers_from",
+        metavar="TAG",
+        help="take every peer's runs from results/autoregressive_2d_<dataset><TAG>.json, an earlier run of this "
+        "script ('' for no tag), instead of rerunning them",
+    )
     p.add_argument("--torch_python", default="/work/torchenv/bin/python")
     p.add_argument("--zuko_transforms", type=int, default=5, help="zuko's transforms (default: our num_layers)")
     p.add_argument("--zuko_hidden", type=int, nargs="+", default=[128, 128], help="default: our hidden_units")

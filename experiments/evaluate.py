@@ -41,8 +41,9 @@ def main(argv):
     else:
         signature = run.served.signatures["log_prob"]
 
-        def model(x, *condition):
-            return signature(images=x, **dict(zip(["condition"], condition)))["log_prob"]
+        def model(x, condition=None):
+            kwargs = {} if condition is None else {"condition": condition}
+            return signature(images=x, **kwargs)["log_prob"]
 
     d = run.data
     points = d.test if d.levels is None else _dequantized(d, FLAGS.test_draws)

@@ -245,6 +245,7 @@ BAD_AUTOREGRESSIVE_ARGS = {  # on MAF((3,)) and IAF((3,))
     "batch_norm": ["yes", 1, None],
     "batch_norm_momentum": [1.0, -0.1, math.nan, "0.9"],
     "condition_dims": [-1, 2.5, "a", True],
+    "zero_output": ["yes", 1],
     "alpha": [0.0, 0.5, math.nan],
     "pixel_levels": [1, 2.5, True],
     "dtype": [tf.int32, "foo"],
@@ -635,6 +636,7 @@ def made_cases():
         "order": ["diagonal", "NATURAL", None, 3, [0, 0, 1], [0, 1], [0, 1, 3], [0, 1, 2.0], [0, 1, True]],
         "residual_blocks": [-1, 1.5, "a", True],
         "condition_dims": [-1, 2.5, "a", True],
+        "zero_output": ["yes", 1, None],
         "dtype": [tf.int32, "foo"],
         "seed": ["a", 2.5, -1],
     }
@@ -671,6 +673,9 @@ def network_cases():
         "dtype": [tf.int32, "foo"],
         "seed": ["a", 2.5],
         "dropout": [1.0, -0.1, math.nan, "a"],
+        "output_scale": [0, -1.0, "a"],
+        "first_bias_spread": [-1.0, math.inf, "a"],
+        "hidden_step": [0, 1.5, math.nan],
     }
     cases = []
     nets = (
@@ -681,6 +686,7 @@ def network_cases():
     )
     for cls, good in nets:
         own = {"num_outputs", "dtype", "seed"} | set(good) | ({"dropout"} if cls is ResNetConditioner else set())
+        own |= {"output_scale", "first_bias_spread", "hidden_step"} if cls is MLPConditioner else set()
         for arg in sorted(own):
             for value in bad[arg]:
                 call = lambda cls=cls, kw={**good, arg: value}: cls(**kw)  # noqa: E731

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfp_realnvp import MODELS, NAF, SOS
+from tfp_realnvp import MAF, MODELS, NAF, SOS
 from tfp_realnvp.bijectors import DeepSigmoidalTransformer, MaskedAutoregressive, SumOfSquaresTransformer
 
 MODELS_UNDER_TEST = {"naf": NAF, "sos": SOS}
@@ -61,13 +61,17 @@ def test_samples_round_trip_through_log_prob(name):
     assert np.all(np.isfinite(flow.log_prob(tf.identity(samples))))
 
 
-def test_zero_initialised_sos_flow_is_the_identity_and_naf_near_it():
+def test_a_new_sos_flow_is_the_identity_and_naf_near_it_unless_asked_for_a_random_start():
     x = tf.random.stateless_normal([8, 3], seed=[5, 6], dtype=tf.float64) * 3.0
-    sos = SOS((3,), num_layers=3, hidden_units=(8,), dtype=tf.float64)
+    sos = SOS((3,), num_layers=3, hidden_units=(8,), dtype=tf.float64)  # ZERO_OUTPUT: the MADEs output 0
     np.testing.assert_allclose(sos.encode(x), x, atol=1e-12)
     np.testing.assert_allclose(sos.log_prob(x), sos.distribution.log_prob(x), atol=1e-12)
     naf = NAF((3,), num_layers=3, hidden_units=(8,), dtype=tf.float64)
     assert np.max(np.abs(naf.encode(x) - x)) < 3 * 0.19  # each layer moves a point by < 0.19 (docstring)
+    for flow in (SOS, NAF, MAF):
+        random_start = flow((3,), num_layers=3, hidden_units=(8,), zero_output=False, dtype=tf.float64)
+        moved = np.abs(random_start.encode(x) - x)
+        assert np.all(np.isfinite(moved)) and np.max(moved) > 1e-3, (flow.__name__, moved)
 
 
 @pytest.mark.parametrize("name", MODELS_UNDER_TEST)

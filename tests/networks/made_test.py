@@ -66,11 +66,17 @@ def test_orders():
     assert len(randoms) > 1 and MADE(6, order="random", seed=1).order == MADE(6, order="random", seed=1).order
 
 
-def test_a_new_made_outputs_zeros_and_its_output_has_the_right_shape():
-    made = MADE(3, hidden_units=(8,), params_per_dim=4, residual_blocks=1)
-    out = made(tf.random.normal([7, 3]))
+def test_a_new_made_starts_random_and_small_or_at_zero_and_its_output_has_the_right_shape():
+    x = tf.random.stateless_normal([7, 3], seed=[0, 1])
+    out = MADE(3, hidden_units=(8,), params_per_dim=4, residual_blocks=1)(x)
     assert out.shape == (7, 3, 4)
-    np.testing.assert_array_equal(out, 0.0)
+    spread = np.abs(out).max(axis=0)
+    assert np.all(spread > 1e-3) and np.all(spread < 2.0), spread  # every output starts off 0, none far
+    again = MADE(3, hidden_units=(8,), params_per_dim=4, residual_blocks=1)(x)
+    np.testing.assert_array_equal(again, out)  # the seed fixes the start
+    zero = MADE(3, hidden_units=(8,), params_per_dim=4, residual_blocks=1, zero_output=True)(x)
+    assert zero.shape == (7, 3, 4)
+    np.testing.assert_array_equal(zero, 0.0)
 
 
 def test_the_condition_reaches_every_output_dimension():

@@ -18,7 +18,7 @@ class Transformer(tf.Module):
       * `forward(u, params) -> (v, log_dv_du)`: v and the elementwise log-derivative, both [N, D];
       * `inverse(v, params) -> u`, [N, D]: the exact inverse (analytic or numerical).
 
-    All-zero params (a new, zero-initialised MADE) should give the identity or a map near it. The
+    All-zero params (a MADE built with `zero_output=True`) should give the identity or a map near it. The
     transformer owns no variables of its own in this package's transformers (everything learned
     comes through `params`), but a subclass may, as a `tf.Module`.
     """

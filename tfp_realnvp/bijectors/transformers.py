@@ -239,10 +239,11 @@ class DeepSigmoidalTransformer(_MonotoneTransformer):
     from the raw params [..., 3 H] (H = `hidden_units`) laid out as [a_raw (H) | b_raw (H) | w_raw
     (H)]: `a = softplus(a_raw + log(expm1(1 - a_min))) + a_min` (1 at a_raw = 0, never below
     `a_min` = 1e-3), `b = b_raw + beta`, `w = softmax(w_raw)`. `beta` are fixed offsets evenly
-    spaced on [-`spread`, `spread`]: without them every unit would start alike (the MADE's output
-    layer is zero-initialised) and get the same gradient forever, so the mixture would stay a
-    single sigmoid and the layer affine. At zero params the layer is therefore the identity only
-    for H = 1 or `spread` = 0; otherwise it is v = logit(mean_j sigmoid(u + beta_j)): odd, slope 1
+    spaced on [-`spread`, `spread`]: without them every unit would start alike under a
+    zero-initialised MADE output (`zero_output=True`) and get the same gradient forever, so the
+    mixture would stay a single sigmoid and the layer affine. At zero params the layer is
+    therefore the identity only for H = 1 or `spread` = 0; otherwise it is
+    v = logit(mean_j sigmoid(u + beta_j)): odd, slope 1
     in the tails and about (sigmoid(spread) - sigmoid(-spread)) / (spread / 2) at 0 (0.92 for the
     default spread 1), and |v - u| stays below its limit in the tails, log(mean_j exp(beta_j)) <=
     `spread` (0.18 for the default 16 units and spread 1). Without the spread (spread = 0) the same
@@ -323,8 +324,8 @@ class SumOfSquaresTransformer(_MonotoneTransformer):
     coefficients used are the raw ones plus fixed offsets `a_k0 += r_k`, with r_k > 0 distinct
     (decreasing from square 1 to K) and sum_k r_k^2 = 1 - eps, so zero params give g = 1, m = 1,
     G = 1 and v = u: the identity. The offsets differ so that squares do not start (and stay)
-    alike under the MADE's zero-initialised output layer; a square that started at zero would get
-    no gradient at all.
+    alike under a zero-initialised MADE output (`zero_output=True`); a square that started at zero
+    would get no gradient at all.
 
     The integral is exact: Gauss-Legendre quadrature with L + 1 nodes integrates the degree-2L
     integrand exactly, and, a sum of non-negative terms times u, it has no cancellation (unlike

@@ -86,12 +86,16 @@ class AutoregressiveFlow(Flow):
       * `"none"`: every MADE in the natural order.
 
     Each MADE has the hidden layers `hidden_units` (ReLU) and `residual_blocks` masked residual
-    blocks. `condition_dims=K` > 0 builds a conditional flow p(x | c): every MADE takes the
-    condition c [..., K] (e.g. a one-hot label; `Flow`). Images `[H, W, C]` take `pixel_levels`
-    (default 256): `PixelLogit(K, alpha)` comes first (`log_prob` takes dequantized pixels in [0, K)),
-    then the layers work on the H * W * C pixels as one vector (row-major) and the latent keeps the
-    image's shape. `compute_dtype` runs the MADEs in that dtype (mixed precision); variables,
-    transforms and `log_prob` stay in `dtype`.
+    blocks, and starts as `MADE` does. `zero_output=True` starts every MADE's output at 0, so the
+    flow starts at its transformers' zero parameters (the identity for MAF, IAF and SOS);
+    `False` starts the outputs random and small (a new flow is near the identity); `None` takes
+    the model's `ZERO_OUTPUT` (MAF, IAF: False; SOS, NAF: True), the start that trained to the
+    lower KL on the 2-D densities (bench/README.md). `condition_dims=K` > 0 builds a conditional
+    flow p(x | c): every MADE takes the condition c [..., K] (e.g. a one-hot label; `Flow`).
+    Images `[H, W, C]` take `pixel_levels` (default 256): `PixelLogit(K, alpha)` comes first
+    (`log_prob` takes dequantized pixels in [0, K)), then the layers work on the H * W * C pixels as
+    one vector (row-major) and the latent keeps the image's shape. `compute_dtype` runs the MADEs
+    in that dtype (mixed precision); variables, transforms and `log_prob` stay in `dtype`.
 
     Subclasses choose the transformer and say which direction is the fast one:
 
@@ -109,6 +113,7 @@ class AutoregressiveFlow(Flow):
                 return DeepSigmoidalTransformer(sigmoid_units)
         ```
 
+      * `ZERO_OUTPUT` is the default of `zero_output` (False here).
       * `INVERSE_AUTOREGRESSIVE = True` makes every layer an IAF layer (one pass latent -> data,
         D passes data -> latent).
       * The flow's default `name` is the class name.
@@ -121,6 +126,7 @@ class AutoregressiveFlow(Flow):
     IMAGE_OPTIONS = frozenset(("alpha",))
     TRANSFORMER_OPTIONS = {}
     INVERSE_AUTOREGRESSIVE = False
+    ZERO_OUTPUT = False
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -163,6 +169,7 @@ class AutoregressiveFlow(Flow):
         seed=0,
         validate_args=False,
         condition_dims=0,
+        zero_output=None,
         name=None,
         **options,
     ):
@@ -187,6 +194,7 @@ class AutoregressiveFlow(Flow):
         batch_norm = check_bool(batch_norm, "`batch_norm`")
         batch_norm_momentum = check_number(batch_norm_momentum, "`batch_norm_momentum`", 0.0, 1.0, high_open=True)
         condition_dims = check_condition_dims(condition_dims)
+        zero_output = self.ZERO_OUTPUT if zero_output is None else check_bool(zero_output, "`zero_output`")
         dims = int(np.prod(event_shape))
         if dims < 2:
             raise ValueError(f"`event_shape` {list(event_shape)}: an autoregressive flow needs at least 2 dimensions")
@@ -204,6 +212,7 @@ class AutoregressiveFlow(Flow):
                 order=order,
                 residual_blocks=residual_blocks,
                 condition_dims=condition_dims,
+                zero_output=zero_output,
                 dtype=dtype,
                 seed=1000 * seed + 10 * (i + 1),
                 name=f"made{i + 1}",
@@ -252,7 +261,8 @@ class MAF(AutoregressiveFlow):
     `log_prob` and training cost one MADE pass per layer; `sample` / `decode` D passes per layer
     (one compiled loop each). Defaults: 5 layers of MADE (128, 128), orders reversed between
     layers, no batch norm (the MAF paper's 5-layer density estimators, trained here without batch
-    norm like Real NVP's vector flows).
+    norm like Real NVP's vector flows), MADE outputs random at the start (`ZERO_OUTPUT = False`: a
+    new flow is near, not at, the identity).
 
     Examples:
 

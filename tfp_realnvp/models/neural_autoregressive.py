@@ -33,6 +33,7 @@ class NAF(AutoregressiveFlow):
     """
 
     TRANSFORMER_OPTIONS = {"sigmoid_units": 16}
+    ZERO_OUTPUT = True
 
     def _make_transformer(self, sigmoid_units):
         return DeepSigmoidalTransformer(check_positive_int(sigmoid_units, "`sigmoid_units`"))
@@ -59,6 +60,7 @@ class SOS(AutoregressiveFlow):
     """
 
     TRANSFORMER_OPTIONS = {"degree": 3, "num_squares": 2}
+    ZERO_OUTPUT = True
 
     def _make_transformer(self, degree, num_squares):
         return SumOfSquaresTransformer(

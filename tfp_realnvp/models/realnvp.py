@@ -30,11 +30,13 @@ from tfp_realnvp.networks.condition import check_condition_dims
 __all__ = ["RealNVP"]
 
 # Vector couplings start gentle, so that a plain Adam(1e-3) loop (no warm-up, no decay) trains the
-# 32-coupling default stably: each coupling's log-scale bound `scale` starts at 0.5 (not 1) and its
-# MLP's output is multiplied by 0.3 (Adam's step on the output layer moves the shift and log-scale
-# 0.3x as far). Image flows keep 1 and 1. Measured in bench/README.md ("2-D under a plain training loop").
+# 32-coupling default stably: each coupling's log-scale bound `scale` starts at 0.5 (not 1), its
+# MLP's output is multiplied by 0.1 (Adam's step on the output layer moves the shift and log-scale
+# 0.1x as far) and its hidden directions turn 0.3x as far per step; the MLP's first-layer biases
+# start uniform in +-2, spreading the ReLUs' kinks over the data. Image flows keep the plain start.
+# Measured in bench/README.md ("2-D under a plain training loop").
 _VECTOR_SCALE_INIT = 0.5
-_VECTOR_OUTPUT_SCALE = 0.3
+_VECTOR_MLP = {"output_scale": 0.1, "hidden_step": 0.3, "first_bias_spread": 2.0}
 
 # The layers' weight seeds are 1000 * seed + an index, and `linear_mixing`'s (NumPy's RandomState)
 # must stay below 2**32.
@@ -119,9 +121,11 @@ class RealNVP(Flow):
     optionally batch norm (off by default) and `linear_mixing` (a learned `InvertibleLinear`,
     off by default) after each. The default is deep and narrow, 32 couplings of 2x128 MLPs (565k
     parameters in 2-D). Its couplings start gentle: each log-scale bound (`AffineCoupling.scale`)
-    starts at 0.5 and each MLP's zero-initialised output is multiplied by 0.3
-    (`MLPConditioner(output_scale=0.3)`), so one Adam step moves the shifts and log-scales less
-    (why these defaults: bench/README.md).
+    starts at 0.5, and each MLP's zero-initialised output is multiplied by 0.1 and its hidden
+    weight-norm directions turn 0.3x as far per step (`MLPConditioner(output_scale=0.1,
+    hidden_step=0.3)`), so one Adam step moves the shifts and log-scales less; its first-layer
+    biases start spread over +-2 (`first_bias_spread=2.0`), so the ReLUs kink across the data,
+    not all at 0 (why these defaults: bench/README.md).
 
     `compute_dtype` (mixed precision, e.g. `tf.float16` on GPUs) runs the conditioner networks
     in that dtype; variables, transforms, log-dets and `log_prob` stay in `dtype`.
@@ -326,9 +330,7 @@ class RealNVP(Flow):
             raise ValueError(f"a coupling flow needs at least 2 features, got event shape [{features}]")
 
         def mlp(**kw):
-            return MLPConditioner(
-                features, hidden_units, output_scale=_VECTOR_OUTPUT_SCALE, name=f"mlp{builder.count + 1}", **kw
-            )
+            return MLPConditioner(features, hidden_units, name=f"mlp{builder.count + 1}", **_VECTOR_MLP, **kw)
 
         layers = []
         for i in range(num_couplings):

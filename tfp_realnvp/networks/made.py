@@ -3,7 +3,15 @@
 import numpy as np
 import tensorflow as tf
 
-from tfp_realnvp._validation import check_dtype, check_int, check_positive_int, check_seed, check_sizes, is_int
+from tfp_realnvp._validation import (
+    check_bool,
+    check_dtype,
+    check_int,
+    check_positive_int,
+    check_seed,
+    check_sizes,
+    is_int,
+)
 from tfp_realnvp.networks.condition import ConditionBias, check_condition_dims, checked_condition
 
 __all__ = ["MADE"]
@@ -50,23 +58,26 @@ def hidden_degrees(width, low, high):
 
 
 class _MaskedDense(tf.Module):
-    """y = x (W * M) + b with a fixed 0/1 mask M; W ~ N(0, 2 / fan_in) per output unit, fan_in
-    counting the unmasked inputs only (He initialisation of the connections that exist), or all
-    zero (`zero=True`: the output layer)."""
+    """y = x (W * M) + b with a fixed 0/1 mask M [n_in, n_out]. W and b start uniform in
+    +-1 / sqrt(n_in), n_in counting masked inputs too (PyTorch's `nn.Linear` default, which zuko's
+    MADE starts from), or at zero (`zero=True`)."""
 
     def __init__(self, mask, dtype, seed, zero=False, name="masked_dense"):
         super().__init__(name=name)
         mask = np.asarray(mask, np.float32)
-        fan_in = np.maximum(mask.sum(axis=0, keepdims=True), 1.0)
         if zero:
-            init = tf.zeros(mask.shape, dtype)
+            kernel, bias = tf.zeros(mask.shape, dtype), tf.zeros([mask.shape[1]], dtype)
         else:
-            normal = tf.random.stateless_normal(mask.shape, seed=[seed, 0], dtype=dtype)
-            init = normal * tf.constant(np.sqrt(2.0 / fan_in), dtype) * tf.constant(mask, dtype)
+            bound = 1.0 / np.sqrt(mask.shape[0])
+            kernel, bias = (
+                tf.random.stateless_uniform(shape, seed=[seed, i], minval=-bound, maxval=bound, dtype=dtype)
+                for i, shape in enumerate((mask.shape, [mask.shape[1]]))
+            )
+            kernel = kernel * tf.constant(mask, dtype)
         with self.name_scope:
             self.mask = tf.constant(mask, dtype)
-            self.kernel = tf.Variable(init, name="kernel")
-            self.bias = tf.Variable(tf.zeros([mask.shape[1]], dtype), name="bias")
+            self.kernel = tf.Variable(kernel, name="kernel")
+            self.bias = tf.Variable(bias, name="bias")
 
     def __call__(self, x):
         # Computes in the input's dtype (mixed precision: float16 / bfloat16 inputs, float32 variables).
@@ -95,7 +106,15 @@ class MADE(tf.Module):
     `residual_blocks` > 0 adds that many masked residual blocks after the hidden layers, each
     `h + B2(relu(B1(h)))` with B1 and B2 masked dense layers on the last hidden layer's degrees
     (connections a <= b, so the autoregressive property holds) and B2 zero-initialised: a new
-    block is the identity. The output layer is zero-initialised: every output starts at 0.
+    block is the identity.
+
+    Every other layer starts as PyTorch's `nn.Linear` does (weights and biases uniform in
+    +-1 / sqrt(fan_in), as in zuko's MADE): the random first-layer biases place
+    the ReLUs' kinks across the data from the start, and the output layer starts random and small,
+    not at 0. Measured in a plain Adam loop on the 2-D densities (bench/README.md), this start
+    trains MAF, SOS and NAF to lower KL than He weights with zero biases and a zero output.
+    `zero_output=True` starts the output layer at 0 instead, so every output is 0 and a flow of
+    such layers starts at the identity.
 
     `condition_dims` > 0 makes it a conditional MADE: `__call__(x, condition)` takes a condition
     [N, condition_dims], which enters every unit of the first hidden layer as a learned bias
@@ -129,6 +148,7 @@ class MADE(tf.Module):
         order="natural",
         residual_blocks=0,
         condition_dims=0,
+        zero_output=False,
         dtype=tf.float32,
         seed=0,
         name="made",
@@ -139,6 +159,7 @@ class MADE(tf.Module):
         params_per_dim = check_positive_int(params_per_dim, "`params_per_dim`")
         residual_blocks = check_int(residual_blocks, "`residual_blocks`", minimum=0)
         condition_dims = check_condition_dims(condition_dims)
+        zero_output = check_bool(zero_output, "`zero_output`")
         dtype = check_dtype(dtype, "`dtype`")
         seed = check_seed(seed, "`seed`", upper=2**62)
         self.features, self.params_per_dim = features, params_per_dim
@@ -168,7 +189,9 @@ class MADE(tf.Module):
             self.condition_bias = (
                 ConditionBias(condition_dims, hidden_units[0], dtype=dtype, seed=seed) if condition_dims else None
             )
-            self.out = _MaskedDense(last[:, None] < out_degrees[None, :], dtype, 0, zero=True, name="out")
+            self.out = _MaskedDense(
+                last[:, None] < out_degrees[None, :], dtype, seed + 200, zero=zero_output, name="out"
+            )
 
     def __call__(self, x, condition=None):
         x = tf.convert_to_tensor(x)

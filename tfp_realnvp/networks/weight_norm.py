@@ -86,20 +86,23 @@ def _conv2d_any_batch(x, kernel):
 class _WeightNorm(tf.Module):
     """w = g * v / ||v|| per output unit (Salimans & Kingma, 2016; arXiv:1602.07868).
 
-    `g` (the weight scale) is initialised to ||v|| so that w == v at creation; it is the
-    parameter the Real NVP paper regularizes with L2 (see `regularization_variables`).
-    Plain `tf.Module`s (not Keras 3 layers) so that TFP's `trainable_variables`, checkpoints
-    and SavedModel see every weight.
+    The kernel starts He-normal, w0 ~ N(0, 2 / fan_in); `g` (the weight scale) starts at ||w0||
+    and `v` at w0 / `direction_step`, so w == w0 at creation whatever `direction_step`. Adam moves
+    v by about its learning rate per step whatever its length, so a longer v (`direction_step`
+    < 1) turns the direction `direction_step` times less per step: a per-layer step size that
+    lives in the architecture. `g` is the parameter the Real NVP paper regularizes with L2 (see
+    `regularization_variables`). Plain `tf.Module`s (not Keras 3 layers) so that TFP's
+    `trainable_variables`, checkpoints and SavedModel see every weight.
     """
 
-    def __init__(self, kernel_shape, dtype, seed, name):
+    def __init__(self, kernel_shape, dtype, seed, name, direction_step=1.0):
         super().__init__(name=name)
         fan_in = int(np.prod(kernel_shape[:-1]))
         init = tf.random.stateless_normal(kernel_shape, seed=[seed, 0], stddev=np.sqrt(2.0 / fan_in), dtype=dtype)
         axes = list(range(len(kernel_shape) - 1))
         self._axes = axes
         with self.name_scope:
-            self.v = tf.Variable(init, name="direction")
+            self.v = tf.Variable(init if direction_step == 1.0 else init / direction_step, name="direction")
             self.g = tf.Variable(self._norm(init), name="weight_scale")
             self.b = tf.Variable(tf.zeros(kernel_shape[-1:], dtype), name="bias")
 
@@ -114,8 +117,8 @@ class _WeightNorm(tf.Module):
 class WeightNormDense(_WeightNorm):
     """Dense layer y = x w + b with a weight-normalized kernel."""
 
-    def __init__(self, in_features, out_features, dtype=tf.float32, seed=0, name="wn_dense"):
-        super().__init__([in_features, out_features], dtype, seed, name)
+    def __init__(self, in_features, out_features, dtype=tf.float32, seed=0, name="wn_dense", direction_step=1.0):
+        super().__init__([in_features, out_features], dtype, seed, name, direction_step)
 
     def __call__(self, x):
         # The layers compute in the input's dtype (mixed precision: float16/bfloat16 inputs,
