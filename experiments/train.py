@@ -79,6 +79,9 @@ flags.DEFINE_bool(
 )
 flags.DEFINE_float("batch_norm_momentum", None, "Running-statistics momentum of the batch norm (default 0.9)")
 flags.DEFINE_bool("additive", None, "Additive couplings (NICE's) instead of affine (realnvp, glow)")
+flags.DEFINE_float(
+    "output_scale", None, "Constant multiplying each MLP conditioner's output (realnvp vectors; default 0.1)"
+)
 flags.DEFINE_integer("num_layers", None, "Autoregressive layers (maf, iaf, naf, sos; default 5)", lower_bound=1)
 flags.DEFINE_integer(
     "residual_blocks", None, "Masked residual blocks per MADE (maf, iaf, naf, sos; default 0)", lower_bound=0

@@ -52,10 +52,25 @@ def test_digits_run_under_mirrored_writes_everything(tmp_path, mirrored):
     np.testing.assert_allclose(lp, flow.log_prob(x), rtol=1e-5)  # the export holds the chosen weights
 
 
-def test_two_d_run_writes_panels_and_nll(tmp_path):
+def test_two_d_run_writes_panels_and_nll_and_keeps_its_output_scale(tmp_path):
     metrics = run_experiment(tiny(tmp_path, dataset="moons"), verbose=False)
     assert (tmp_path / "run" / "panels.png").stat().st_size > 0
     assert np.isfinite(metrics["test_nll_nats"]) and "pixel_levels" not in metrics
+    # `output_scale` multiplies the trained outputs: a run keeps the one it was built with.
+    config_path = tmp_path / "run" / "config.json"
+    saved = json.loads(config_path.read_text())
+    assert saved["config"]["output_scale"] == 0.1
+    flow, _ = restore_flow(str(tmp_path / "run"))
+    points = tf.constant([[0.5, -0.2], [1.0, 0.3]])
+    served = flow.log_prob(points).numpy()
+    assert flow.bijector.bijectors[0].conditioner.output_scale == 0.1
+    del saved["config"]["output_scale"]  # as a run saved before the field existed (built with 0.3)
+    config_path.write_text(json.dumps(saved))
+    old, config = restore_flow(str(tmp_path / "run"))
+    assert config.output_scale == 0.3 and old.bijector.bijectors[0].conditioner.output_scale == 0.3
+    assert np.abs(old.log_prob(points).numpy() - served).max() > 1e-6  # the same weights, scaled otherwise
+    with pytest.raises(ValueError, match=r"output_scale=0.3 \(now 0.1\)"):
+        run_experiment(tiny(tmp_path, dataset="moons", steps=9, resume=True), verbose=False)
 
 
 def test_config_errors_name_the_problem(tmp_path):

@@ -214,6 +214,7 @@ BAD_VECTOR_ARGS = {
     "num_couplings": [0, -1, 2.5, True, "2"],
     "hidden_units": [(), (0,), (8, -1), (8.5,), 8, "ab", (True,)],
     "linear_mixing": ["yes", 1],
+    "output_scale": [0, -0.1, math.nan, math.inf, "0.1", True],
 }
 
 

@@ -77,6 +77,7 @@ class ExperimentConfig:
     batch_norm: bool | None = None
     batch_norm_momentum: float | None = None
     additive: bool | None = None
+    output_scale: float | None = None  # Real NVP vectors: the constant multiplying every MLP conditioner's output
     num_layers: int | None = None  # autoregressive layers (MAF, IAF and their kin)
     residual_blocks: int | None = None  # masked residual blocks per MADE
     mixing: str | None = None  # between autoregressive layers: "reverse", "random", "linear" or "none"
@@ -203,6 +204,7 @@ _FIELD_RULES = {
     **dict.fromkeys(("squeeze_first", "batch_norm", "additive", "mixed_precision", "jit_compile", "resume"), _BOOL),
     **dict.fromkeys(("dropout", "batch_norm_momentum", "ema_decay"), _FRACTION),
     "learning_rate": ("a finite number > 0", lambda v: _is_number(v) and 0 < v < math.inf),
+    "output_scale": ("a finite number > 0", lambda v: _is_number(v) and 0 < v < math.inf),
     "l2": ("a finite number >= 0", lambda v: _is_number(v) and 0 <= v < math.inf),
     "temperature": ("a finite number >= 0", lambda v: _is_number(v) and 0 <= v < math.inf),
     "clip_norm": ("a finite number > 0 or None", lambda v: v is None or _is_number(v) and 0 < v < math.inf),
@@ -323,6 +325,11 @@ def _saved_run(model_dir: str) -> dict | None:
         # Fields added since the run was saved take their defaults, except where a recipe's default is
         # newer than the field: runs saved before learned dequantization existed used uniform noise.
         config.setdefault("dequantization", "uniform")
+        if config.get("model", "realnvp") == "realnvp" and config.get("dataset") not in data_lib.IMAGE_DATASETS:
+            # `output_scale` is no weight: a vector Real NVP saved before the field existed gets the
+            # constant it was built with, or its weights would be served with another scale: 0.3, or 1
+            # when the run also predates the `model` field (nearly all of those predate 0.3).
+            config.setdefault("output_scale", 0.3 if "model" in config else 1.0)
         saved["config"] = ExperimentConfig(**config)
     except (ValueError, TypeError, KeyError, AttributeError) as err:  # json.JSONDecodeError is a ValueError
         raise ValueError(f"{path} is not a readable run config ({type(err).__name__}: {err})") from err

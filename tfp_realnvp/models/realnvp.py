@@ -31,12 +31,13 @@ __all__ = ["RealNVP"]
 
 # Vector couplings start gentle, so that a plain Adam(1e-3) loop (no warm-up, no decay) trains the
 # 32-coupling default stably: each coupling's log-scale bound `scale` starts at 0.5 (not 1), its
-# MLP's output is multiplied by 0.1 (Adam's step on the output layer moves the shift and log-scale
-# 0.1x as far) and its hidden directions turn 0.3x as far per step; the MLP's first-layer biases
-# start uniform in +-2, spreading the ReLUs' kinks over the data. Image flows keep the plain start.
-# Measured in bench/README.md ("2-D under a plain training loop").
+# MLP's output is multiplied by `output_scale` (default 0.1: Adam's step on the output layer moves
+# the shift and log-scale 0.1x as far) and its hidden directions turn 0.3x as far per step; the
+# MLP's first-layer biases start uniform in +-2, spreading the ReLUs' kinks over the data. Only
+# `output_scale` shapes a trained flow (the others shape the start), so it is a constructor option
+# that runs save. Image flows keep the plain start. Measured in bench/README.md.
 _VECTOR_SCALE_INIT = 0.5
-_VECTOR_MLP = {"output_scale": 0.1, "hidden_step": 0.3, "first_bias_spread": 2.0}
+_VECTOR_MLP_START = {"hidden_step": 0.3, "first_bias_spread": 2.0}
 
 # The layers' weight seeds are 1000 * seed + an index, and `linear_mixing`'s (NumPy's RandomState)
 # must stay below 2**32.
@@ -121,8 +122,8 @@ class RealNVP(Flow):
     optionally batch norm (off by default) and `linear_mixing` (a learned `InvertibleLinear`,
     off by default) after each. The default is deep and narrow, 32 couplings of 2x128 MLPs (565k
     parameters in 2-D). Its couplings start gentle: each log-scale bound (`AffineCoupling.scale`)
-    starts at 0.5, and each MLP's zero-initialised output is multiplied by 0.1 and its hidden
-    weight-norm directions turn 0.3x as far per step (`MLPConditioner(output_scale=0.1,
+    starts at 0.5, and each MLP's zero-initialised output is multiplied by `output_scale` (0.1)
+    and its hidden weight-norm directions turn 0.3x as far per step (`MLPConditioner(
     hidden_step=0.3)`), so one Adam step moves the shifts and log-scales less; its first-layer
     biases start spread over +-2 (`first_bias_spread=2.0`), so the ReLUs kink across the data,
     not all at 0 (why these defaults: bench/README.md).
@@ -163,7 +164,7 @@ class RealNVP(Flow):
     IMAGE_OPTIONS = frozenset(
         ("num_scales", "num_blocks", "hidden_channels", "dropout", "alpha", "dequantization", "squeeze_first")
     )
-    VECTOR_OPTIONS = frozenset(("num_couplings", "hidden_units", "linear_mixing"))
+    VECTOR_OPTIONS = frozenset(("num_couplings", "hidden_units", "linear_mixing", "output_scale"))
 
     def __init__(
         self,
@@ -182,6 +183,7 @@ class RealNVP(Flow):
         linear_mixing=False,
         squeeze_first=False,
         additive=False,
+        output_scale=0.1,
         dtype=tf.float32,
         compute_dtype=None,
         seed=0,
@@ -211,6 +213,7 @@ class RealNVP(Flow):
                 ("additive", additive),
             )
         )
+        output_scale = check_number(output_scale, "`output_scale`", 0.0, low_open=True)
         if linear_mixing and len(event_shape) == 3:
             raise ValueError("`linear_mixing` applies to vector flows (an InvertibleLinear after each coupling)")
         if batch_norm is None:  # images only (bench/README.md, "Why the recipes")
@@ -235,7 +238,7 @@ class RealNVP(Flow):
             self._check_image_shape(event_shape, num_scales)
             flow = self._image_flow(builder, event_shape, 0, num_scales, num_blocks, hidden_channels)
         else:
-            flow = self._vector_flow(builder, event_shape[0], num_couplings, hidden_units, linear_mixing)
+            flow = self._vector_flow(builder, event_shape[0], num_couplings, hidden_units, linear_mixing, output_scale)
         front, front_widest = pixel_front(
             event_shape,
             pixel_levels,
@@ -325,12 +328,13 @@ class RealNVP(Flow):
         return layers
 
     @staticmethod
-    def _vector_flow(builder, features, num_couplings, hidden_units, linear_mixing):
+    def _vector_flow(builder, features, num_couplings, hidden_units, linear_mixing, output_scale):
         if features < 2:
             raise ValueError(f"a coupling flow needs at least 2 features, got event shape [{features}]")
 
         def mlp(**kw):
-            return MLPConditioner(features, hidden_units, name=f"mlp{builder.count + 1}", **_VECTOR_MLP, **kw)
+            kw.update(_VECTOR_MLP_START, output_scale=output_scale, name=f"mlp{builder.count + 1}")
+            return MLPConditioner(features, hidden_units, **kw)
 
         layers = []
         for i in range(num_couplings):

@@ -60,7 +60,8 @@ def hidden_degrees(width, low, high):
 class _MaskedDense(tf.Module):
     """y = x (W * M) + b with a fixed 0/1 mask M [n_in, n_out]. W and b start uniform in
     +-1 / sqrt(n_in), n_in counting masked inputs too (PyTorch's `nn.Linear` default, which zuko's
-    MADE starts from), or at zero (`zero=True`)."""
+    MADE starts from), or at zero (`zero=True`). `seed` (made_seed, layer): the layer's own
+    stateless streams, [made_seed, 2 layer] and [made_seed, 2 layer + 1]."""
 
     def __init__(self, mask, dtype, seed, zero=False, name="masked_dense"):
         super().__init__(name=name)
@@ -70,7 +71,9 @@ class _MaskedDense(tf.Module):
         else:
             bound = 1.0 / np.sqrt(mask.shape[0])
             kernel, bias = (
-                tf.random.stateless_uniform(shape, seed=[seed, i], minval=-bound, maxval=bound, dtype=dtype)
+                tf.random.stateless_uniform(
+                    shape, seed=[seed[0], 2 * seed[1] + i], minval=-bound, maxval=bound, dtype=dtype
+                )
                 for i, shape in enumerate((mask.shape, [mask.shape[1]]))
             )
             kernel = kernel * tf.constant(mask, dtype)
@@ -174,15 +177,15 @@ class MADE(tf.Module):
         out_degrees = np.repeat(degrees, params_per_dim)  # output unit i * P + p belongs to dimension i
         with self.name_scope:
             self.hidden = [
-                _MaskedDense(a[:, None] <= b[None, :], dtype, seed + i, name=f"masked_dense{i}")
+                _MaskedDense(a[:, None] <= b[None, :], dtype, (seed, i), name=f"masked_dense{i}")
                 for i, (a, b) in enumerate(zip(layer_degrees[:-1], layer_degrees[1:]))
             ]
             last = layer_degrees[-1]
             square = last[:, None] <= last[None, :]
             self.blocks = [
                 (
-                    _MaskedDense(square, dtype, seed + 100 + i, name=f"block{i}_a"),
-                    _MaskedDense(square, dtype, 0, zero=True, name=f"block{i}_b"),
+                    _MaskedDense(square, dtype, (seed, 100 + i), name=f"block{i}_a"),
+                    _MaskedDense(square, dtype, (seed, 0), zero=True, name=f"block{i}_b"),
                 )
                 for i in range(residual_blocks)
             ]
@@ -190,7 +193,7 @@ class MADE(tf.Module):
                 ConditionBias(condition_dims, hidden_units[0], dtype=dtype, seed=seed) if condition_dims else None
             )
             self.out = _MaskedDense(
-                last[:, None] < out_degrees[None, :], dtype, seed + 200, zero=zero_output, name="out"
+                last[:, None] < out_degrees[None, :], dtype, (seed, 200), zero=zero_output, name="out"
             )
 
     def __call__(self, x, condition=None):

@@ -46,9 +46,7 @@ class MLPConditioner(tf.Module):
         num_outputs = check_positive_int(num_outputs, "`num_outputs`")
         dtype = check_dtype(dtype, "`dtype`")
         seed = check_seed(seed, "`seed`", upper=2**62)
-        if isinstance(output_scale, bool) or not isinstance(output_scale, (int, float)) or not output_scale > 0:
-            raise ValueError(f"`output_scale` must be a positive number, got {output_scale!r}")
-        self.output_scale = float(output_scale)
+        self.output_scale = check_number(output_scale, "`output_scale`", 0.0, low_open=True)
         first_bias_spread = check_number(first_bias_spread, "`first_bias_spread`", 0.0)
         hidden_step = check_number(hidden_step, "`hidden_step`", 0.0, 1.0, low_open=True)
         self.condition_dims = check_condition_dims(condition_dims)

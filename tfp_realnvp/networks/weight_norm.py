@@ -5,6 +5,8 @@ import functools
 import numpy as np
 import tensorflow as tf
 
+from tfp_realnvp._validation import check_number
+
 __all__ = ["WeightNormConv2D", "WeightNormDense", "ZeroConv2D", "ZeroDense", "conv2d_same"]
 
 # Convolutions on grids of at most this many positions, whose matrix has at most this many rows and
@@ -97,6 +99,7 @@ class _WeightNorm(tf.Module):
 
     def __init__(self, kernel_shape, dtype, seed, name, direction_step=1.0):
         super().__init__(name=name)
+        direction_step = check_number(direction_step, "`direction_step`", 0.0, low_open=True)
         fan_in = int(np.prod(kernel_shape[:-1]))
         init = tf.random.stateless_normal(kernel_shape, seed=[seed, 0], stddev=np.sqrt(2.0 / fan_in), dtype=dtype)
         axes = list(range(len(kernel_shape) - 1))
