@@ -122,6 +122,11 @@ def train_tfp_maf(name, seed, steps, eval_every, num_layers):
 
 def part_2d(args):
     zuko_size = ["--transforms", str(args.zuko_transforms), "--hidden_features", *map(str, args.zuko_hidden)]
+    earlier = {}
+    if args.peers_from is not None:  # read (and check) every earlier file before training anything
+        if args.peers_from == args.tag:
+            raise SystemExit("--peers_from names the files this run writes: give the run another --tag")
+        earlier = {name: _earlier_peers(name, args.peers_from, args.seeds, args.steps) for name in args.datasets}
     rows = []
     for name in args.datasets:
         record = {"benchmark": "autoregressive_2d", "dataset": name, "steps": args.steps, "ours": {}, "peers": {}}
@@ -129,8 +134,8 @@ def part_2d(args):
             record["ours"][model] = [
                 train_plain(name, seed, args.steps, args.eval_every, not args.no_jit, {}, model) for seed in args.seeds
             ]
-        if args.peers_from is not None:
-            record["peers"], record["peers_from"] = _earlier_peers(name, args.peers_from, args.seeds, args.steps)
+        if name in earlier:
+            record["peers"], record["peers_from"] = earlier[name]
         if args.tfp_layers and args.peers_from is None:
             record["peers"]["tfb_maf"] = [
                 train_tfp_maf(name, seed, args.steps, args.eval_every, args.tfp_layers) for seed in args.seeds

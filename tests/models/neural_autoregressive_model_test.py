@@ -68,6 +68,7 @@ def test_a_new_sos_flow_is_the_identity_and_naf_near_it_unless_asked_for_a_rando
     np.testing.assert_allclose(sos.log_prob(x), sos.distribution.log_prob(x), atol=1e-12)
     naf = NAF((3,), num_layers=3, hidden_units=(8,), dtype=tf.float64)
     assert np.max(np.abs(naf.encode(x) - x)) < 3 * 0.19  # each layer moves a point by < 0.19 (docstring)
+    assert np.max(np.abs(MAF((3,), num_layers=3, hidden_units=(8,), dtype=tf.float64).encode(x) - x)) > 1e-3
     for flow in (SOS, NAF, MAF):
         random_start = flow((3,), num_layers=3, hidden_units=(8,), zero_output=False, dtype=tf.float64)
         moved = np.abs(random_start.encode(x) - x)

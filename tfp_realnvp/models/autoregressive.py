@@ -89,8 +89,8 @@ class AutoregressiveFlow(Flow):
     blocks, and starts as `MADE` does. `zero_output=True` starts every MADE's output at 0, so the
     flow starts at its transformers' zero parameters (the identity for MAF, IAF and SOS);
     `False` starts the outputs random and small (a new flow is near the identity); `None` takes
-    the model's `ZERO_OUTPUT` (MAF, IAF: False; SOS, NAF: True), the start that trained to the
-    lower KL on the 2-D densities (bench/README.md). `condition_dims=K` > 0 builds a conditional
+    the model's `ZERO_OUTPUT` (MAF, IAF: False; SOS, NAF: True: the starts compared on the 2-D
+    densities in bench/README.md). `condition_dims=K` > 0 builds a conditional
     flow p(x | c): every MADE takes the condition c [..., K] (e.g. a one-hot label; `Flow`).
     Images `[H, W, C]` take `pixel_levels` (default 256): `PixelLogit(K, alpha)` comes first
     (`log_prob` takes dequantized pixels in [0, K)), then the layers work on the H * W * C pixels as

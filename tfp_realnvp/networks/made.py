@@ -111,13 +111,14 @@ class MADE(tf.Module):
     (connections a <= b, so the autoregressive property holds) and B2 zero-initialised: a new
     block is the identity.
 
-    Every other layer starts as PyTorch's `nn.Linear` does (weights and biases uniform in
-    +-1 / sqrt(fan_in), as in zuko's MADE): the random first-layer biases place
-    the ReLUs' kinks across the data from the start, and the output layer starts random and small,
-    not at 0. Measured in a plain Adam loop on the 2-D densities (bench/README.md), this start
-    trains MAF, SOS and NAF to lower KL than He weights with zero biases and a zero output.
-    `zero_output=True` starts the output layer at 0 instead, so every output is 0 and a flow of
-    such layers starts at the identity.
+    The hidden layers, the blocks' first layers and (`zero_output=False`, the default) the output
+    layer start as PyTorch's `nn.Linear` does (weights and biases uniform in +-1 / sqrt(fan_in), as
+    in zuko's MADE): the random first-layer biases place the ReLUs' kinks across the data from the
+    start. `zero_output=True` starts the output layer at 0 instead, so every output is 0 and a flow
+    of such layers starts at its transformers' zero parameters. Measured in a plain Adam loop on
+    the 2-D densities (bench/README.md): this hidden start trains MAF, SOS and NAF to lower KL than
+    He weights with zero biases; MAF also gains from the random output layer, SOS from the zero
+    one, which NAF keeps too (their models' `ZERO_OUTPUT`).
 
     `condition_dims` > 0 makes it a conditional MADE: `__call__(x, condition)` takes a condition
     [N, condition_dims], which enters every unit of the first hidden layer as a learned bias
