@@ -203,8 +203,9 @@ _FIELD_RULES = {
     "validation_size": ("an int >= -1 (-1: automatic)", lambda v: is_int(v) and v >= -1),
     **dict.fromkeys(("squeeze_first", "batch_norm", "additive", "mixed_precision", "jit_compile", "resume"), _BOOL),
     **dict.fromkeys(("dropout", "batch_norm_momentum", "ema_decay"), _FRACTION),
-    "learning_rate": ("a finite number > 0", lambda v: _is_number(v) and 0 < v < math.inf),
-    "output_scale": ("a finite number > 0", lambda v: _is_number(v) and 0 < v < math.inf),
+    **dict.fromkeys(
+        ("learning_rate", "output_scale"), ("a finite number > 0", lambda v: _is_number(v) and 0 < v < math.inf)
+    ),
     "l2": ("a finite number >= 0", lambda v: _is_number(v) and 0 <= v < math.inf),
     "temperature": ("a finite number >= 0", lambda v: _is_number(v) and 0 <= v < math.inf),
     "clip_norm": ("a finite number > 0 or None", lambda v: v is None or _is_number(v) and 0 < v < math.inf),

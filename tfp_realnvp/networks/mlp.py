@@ -57,8 +57,7 @@ class MLPConditioner(tf.Module):
                 for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:]))
             ]
             if first_bias_spread:
-                bias = self.hidden[0].b
-                spread = first_bias_spread
+                bias, spread = self.hidden[0].b, first_bias_spread
                 bias.assign(tf.random.stateless_uniform(bias.shape, [seed, 1], -spread, spread, dtype=dtype))
             self.out = ZeroDense(sizes[-1], num_outputs * features, dtype=dtype, name="out")
             self.condition_bias = (

@@ -105,7 +105,7 @@ class _WeightNorm(tf.Module):
         axes = list(range(len(kernel_shape) - 1))
         self._axes = axes
         with self.name_scope:
-            self.v = tf.Variable(init if direction_step == 1.0 else init / direction_step, name="direction")
+            self.v = tf.Variable(init / direction_step, name="direction")
             self.g = tf.Variable(self._norm(init), name="weight_scale")
             self.b = tf.Variable(tf.zeros(kernel_shape[-1:], dtype), name="bias")
 
