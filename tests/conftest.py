@@ -19,6 +19,26 @@ def mirrored():
     return tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
 
 
+def pytest_sessionfinish(session):
+    """Under pytest-xdist, a worker hands its fuzz totals to the controller."""
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        from tests import fuzz
+
+        workeroutput["fuzz"] = {"outcomes": dict(fuzz.OUTCOMES), "failures": dict(fuzz.FAILURES)}
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    """Under pytest-xdist, the controller adds up the fuzz totals of its workers."""
+    from tests import fuzz
+
+    totals = getattr(node, "workeroutput", {}).get("fuzz")
+    if totals:
+        fuzz.OUTCOMES.update(totals["outcomes"])
+        fuzz.FAILURES.update(totals["failures"])
+
+
 def pytest_terminal_summary(terminalreporter):
     """The fuzz totals (tests/fuzz.py), with each case that was not clear."""
     from tests import fuzz
