@@ -41,14 +41,15 @@ class ConditionBias(tf.Module):
     positions of an image), which is the same as feeding the condition as extra inputs (or, for a
     convolution, as constant extra channels) to that layer. The kernel starts at N(0, 1 /
     condition_dims), so a one-hot label shifts each unit by about one standard deviation; the
-    bias is the first layer's own."""
+    bias is the first layer's own. The kernel is drawn from the stateless stream [seed, stream]:
+    a network whose layers draw from streams [seed, k] of their own passes a `stream` they leave free."""
 
-    def __init__(self, condition_dims, units, dtype=tf.float32, seed=0, name="condition_bias"):
+    def __init__(self, condition_dims, units, dtype=tf.float32, seed=0, stream=7, name="condition_bias"):
         super().__init__(name=name)
         stddev = 1.0 / np.sqrt(condition_dims)
         with self.name_scope:
             self.w = tf.Variable(
-                tf.random.stateless_normal([condition_dims, units], seed=[seed, 7], stddev=stddev, dtype=dtype),
+                tf.random.stateless_normal([condition_dims, units], seed=[seed, stream], stddev=stddev, dtype=dtype),
                 name="kernel",
             )
 

@@ -190,8 +190,10 @@ class MADE(tf.Module):
                 )
                 for i in range(residual_blocks)
             ]
-            self.condition_bias = (
-                ConditionBias(condition_dims, hidden_units[0], dtype=dtype, seed=seed) if condition_dims else None
+            self.condition_bias = (  # the layers draw from streams [seed, 0 .. 401]
+                ConditionBias(condition_dims, hidden_units[0], dtype=dtype, seed=seed, stream=1000)
+                if condition_dims
+                else None
             )
             self.out = _MaskedDense(
                 last[:, None] < out_degrees[None, :], dtype, (seed, 200), zero=zero_output, name="out"
