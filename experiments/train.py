@@ -101,7 +101,7 @@ flags.DEFINE_integer(
 )
 flags.DEFINE_integer("steps", None, "Training steps (default: digits 4000, other images 1000, 2-D 3000)", lower_bound=1)
 flags.DEFINE_integer("epochs", 0, "If > 0, train this many epochs instead of --steps", lower_bound=0)
-flags.DEFINE_float("learning_rate", 1e-3, "Adam learning rate")
+flags.DEFINE_float("learning_rate", None, "Peak Adam learning rate (default 1e-3; realnvp on vectors 2e-3)")
 flags.DEFINE_integer(
     "warmup_steps", None, "Linear learning-rate warm-up steps (default: images 0, 2-D 300)", lower_bound=0
 )

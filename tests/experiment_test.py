@@ -98,6 +98,11 @@ def test_recipes_resolve_by_kind_then_dataset_and_yield_to_explicit_values():
     assert (digits.batch_norm, mnist.batch_norm) == (False, True)
     mine = ExperimentConfig(dataset="digits", hidden_channels=8, steps=7, dropout=0.0)
     assert (mine.hidden_channels, mine.num_blocks, mine.steps, mine.dropout) == (8, 1, 7, 0.0)
+    # Real NVP on vectors peaks at 2e-3 (its gentle vector start); other models and images at 1e-3.
+    maf, breast = ExperimentConfig(dataset="moons", model="maf"), ExperimentConfig(dataset="breast_cancer")
+    assert (moons.learning_rate, breast.learning_rate, maf.learning_rate) == (2e-3, 2e-3, 1e-3)
+    assert (digits.learning_rate, mnist.learning_rate) == (1e-3, 1e-3)
+    assert ExperimentConfig(dataset="moons", learning_rate=5e-4).train_config().learning_rate == 5e-4
 
 
 def test_each_model_takes_its_own_options_from_the_recipes_and_its_defaults():

@@ -32,12 +32,12 @@ __all__ = ["RealNVP"]
 # Vector couplings start gentle, so that a plain Adam(1e-3) loop (no warm-up, no decay) trains the
 # 32-coupling default stably: each coupling's log-scale bound `scale` starts at 0.5 (not 1), its
 # MLP's output is multiplied by `output_scale` (default 0.1: Adam's step on the output layer moves
-# the shift and log-scale 0.1x as far) and its hidden directions turn 0.3x as far per step; the
-# MLP's first-layer biases start uniform in +-2, spreading the ReLUs' kinks over the data. Only
-# `output_scale` shapes a trained flow (the others shape the start), so it is a constructor option
-# that runs save. Image flows keep the plain start. Measured in bench/README.md.
+# the shift and log-scale 0.1x as far), and the MLP's first-layer biases start uniform in +-0.5,
+# spreading the ReLUs' kinks over the data. Only `output_scale` shapes a trained flow (the others
+# shape the start), so it is a constructor option that runs save. Image flows keep the plain
+# start. Measured in bench/README.md.
 _VECTOR_SCALE_INIT = 0.5
-_VECTOR_MLP_START = {"hidden_step": 0.3, "first_bias_spread": 2.0}
+_VECTOR_MLP_START = {"first_bias_spread": 0.5}
 
 # The layers' weight seeds are 1000 * seed + an index, and `linear_mixing`'s (NumPy's RandomState)
 # must stay below 2**32.
@@ -122,11 +122,11 @@ class RealNVP(Flow):
     optionally batch norm (off by default) and `linear_mixing` (a learned `InvertibleLinear`,
     off by default) after each. The default is deep and narrow, 32 couplings of 2x128 MLPs (565k
     parameters in 2-D). Its couplings start gentle: each log-scale bound (`AffineCoupling.scale`)
-    starts at 0.5, and each MLP's zero-initialised output is multiplied by `output_scale` (0.1)
-    and its hidden weight-norm directions turn 0.3x as far per step (`MLPConditioner(
-    hidden_step=0.3)`), so one Adam step moves the shifts and log-scales less; its first-layer
-    biases start spread over +-2 (`first_bias_spread=2.0`), so the ReLUs kink across the data,
-    not all at 0 (why these defaults: bench/README.md).
+    starts at 0.5, and each MLP's zero-initialised output is multiplied by `output_scale` (0.1),
+    so one Adam step moves the shifts and log-scales less; its first-layer biases start spread
+    over +-0.5 (`MLPConditioner(first_bias_spread=0.5)`), so the ReLUs kink across the data, not
+    all at 0. The vector recipe (`experiment.RECIPES`) trains it at a peak learning rate of 2e-3
+    (why these defaults: bench/README.md).
 
     `compute_dtype` (mixed precision, e.g. `tf.float16` on GPUs) runs the conditioner networks
     in that dtype; variables, transforms, log-dets and `log_prob` stay in `dtype`.
