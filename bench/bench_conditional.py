@@ -26,7 +26,7 @@ import tempfile
 import time
 
 import numpy as np
-from common import write_result
+from common import MNIST_DIR, write_result
 
 
 def main():
@@ -49,10 +49,7 @@ def main():
     from tfp_realnvp.data import load_images
     from tfp_realnvp.experiment import ExperimentConfig, restore_flow, run_experiment
 
-    here = os.path.dirname(os.path.abspath(__file__))
-    data_dir = None
-    if args.dataset == "mnist":
-        data_dir = args.data_dir or os.path.join(here, "..", "..", "shared", "data", "mnist")
+    data_dir = (args.data_dir or MNIST_DIR) if args.dataset == "mnist" else None
     images = load_images(args.dataset, data_dir)
     rows = len(images.train) if args.dataset == "digits" else args.classifier_rows
     scale = 1.0 if args.dataset == "digits" else 1.0 / 255  # digits: raw 0-16 pixels, as first measured

@@ -33,9 +33,8 @@ import time
 import numpy as np
 from bench_digits import _peer_batches, _test_points
 from bench_mnist import _pixels
-from common import ROOT, peak_rss_mb, run_peer, run_self, write_result
+from common import MNIST_DIR, peak_rss_mb, run_peer, run_self, write_result
 
-MNIST_DIR = os.path.normpath(os.path.join(ROOT, "..", "shared", "data", "mnist"))
 SAMPLE_N = 1000
 
 

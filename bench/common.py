@@ -13,6 +13,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 PEERS = os.path.normpath(os.path.join(ROOT, "..", "shared", "peers"))
+MNIST_DIR = os.path.normpath(os.path.join(ROOT, "..", "shared", "data", "mnist"))
 RESULTS = os.path.join(HERE, "results")
 sys.path.insert(0, ROOT)
 sys.path.insert(0, PEERS)

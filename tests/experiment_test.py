@@ -157,3 +157,8 @@ def test_resume_checks_only_the_fields_of_the_runs_kind_and_keeps_its_schedule(t
     (toy / "run" / "config.json").write_text(json.dumps({"config": old_toy.to_json()}))
     with pytest.raises(ValueError, match=r"warmup_steps=0 \(now 300\); pass --warmup_steps=0 to continue"):
         run_experiment(tiny(toy, dataset="moons", resume=True), verbose=False)
+    # ... and a 2-D Real NVP run saved before the recipe's rate became 2e-3.
+    old_toy = tiny(toy, dataset="moons", learning_rate=1e-3)
+    (toy / "run" / "config.json").write_text(json.dumps({"config": old_toy.to_json()}))
+    with pytest.raises(ValueError, match=r"learning_rate=0.001 \(now 0.002\); pass --learning_rate=0.001 to continue"):
+        run_experiment(tiny(toy, dataset="moons", resume=True), verbose=False)

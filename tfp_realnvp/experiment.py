@@ -380,7 +380,7 @@ def restore_flow(model_dir: str, which: str = "best") -> tuple[Flow, ExperimentC
 
 # What a checkpoint's weights depend on besides the model's options: a resume must rebuild the same
 # flow. And the recipe-resolved training fields a resume must keep for the run to continue exactly.
-_RUN_FIELDS = ("dataset", "model", "condition", "mixed_precision", "warmup_steps")
+_RUN_FIELDS = ("dataset", "model", "condition", "mixed_precision", "warmup_steps", "learning_rate")
 
 
 def _flag_value(value):
