@@ -224,6 +224,58 @@ def test_weight_average_is_what_evaluation_sees_and_resumes_exactly(tmp_path):
     assert_same(weights_of(second.variables), expected, rtol=1e-10, atol=1e-12)
 
 
+def _statistics(flow):
+    from tfp_realnvp.bijectors import MovingAverageBatchNorm
+
+    norms = [m for m in flow.submodules if isinstance(m, MovingAverageBatchNorm)]
+    return [v for m in norms for v in (m.running_mean, m.running_var)]
+
+
+@pytest.mark.parametrize("replicas", [1, 2])
+def test_averaged_weights_use_batch_norm_statistics_reestimated_under_them(replicas, mirrored, tmp_path):
+    # The running statistics follow the raw weights; the averaged weights are evaluated with their
+    # own: from the raw ones, 3 training-mode passes over the dataset's first batches.
+    strategy = mirrored if replicas == 2 else None
+    make = lambda: Trainer(small_flow64, config(6, ema_decay=0.9, statistics_batches=3), str(tmp_path), strategy)
+    make().fit(digits_dataset(), steps=4, verbose=False)
+    trainer = make()
+    trainer.fit(digits_dataset(), resume=True, verbose=False)  # ends holding the averaged weights
+    ending = weights_of(_statistics(trainer.flow))
+    assert len(ending) == 2 * 4  # small_flow: 4 batch norms, a mean and a variance each
+
+    checkpointed = small_flow64()
+    tf.train.Checkpoint(flow=checkpointed).restore(tf.train.latest_checkpoint(str(tmp_path / "checkpoints")))
+    raw = weights_of(_statistics(checkpointed))  # what training left, under the raw weights
+    assert max(np.abs(a - b).max() for a, b in zip(ending, raw)) > 1e-3
+
+    expected = small_flow64()
+    for v, w in zip(expected.variables, weights_of(checkpointed.variables)):
+        v.assign(w)  # the raw statistics,
+    for v, w in zip(expected.trainable_variables, weights_of(trainer.flow.trainable_variables)):
+        v.assign(w)  # the averaged weights
+    from tfp_realnvp.bijectors import TrainingCall
+
+    for k, batch in enumerate(digits_dataset().take(3)):
+        expected.log_prob(tf.cast(batch, tf.float64), training=TrainingCall(tf.constant([0, -1 - k], tf.int64)))
+    assert_same(weights_of(_statistics(expected)), ending, rtol=1e-9, atol=1e-9)
+    with trainer.averaged_weights():
+        pass
+    assert_same(weights_of(_statistics(trainer.flow)), ending, rtol=0, atol=0)  # put back on exit
+
+
+def test_statistics_batches_default_scales_with_the_momentum():
+    default = Trainer(small_flow, config(2, ema_decay=0.9))
+    assert default._statistics_batches == 44  # 0.9^44 < 1% < 0.9^43
+    slow = Trainer(
+        lambda: RealNVP(event_shape=(8, 8, 1), pixel_levels=17, num_scales=1, hidden_channels=4, batch_norm_momentum=0.99),
+        config(2, ema_decay=0.9),
+    )
+    assert slow._statistics_batches == 459
+    assert Trainer(small_flow, config(2, ema_decay=0.9, statistics_batches=5))._statistics_batches == 5
+    with pytest.raises(ValueError, match="statistics_batches"):
+        TrainConfig(statistics_batches=0)
+
+
 def test_config_validation():
     with pytest.raises(ValueError, match="steps"):
         TrainConfig(steps=0)
