@@ -267,7 +267,9 @@ def test_statistics_batches_default_scales_with_the_momentum():
     default = Trainer(small_flow, config(2, ema_decay=0.9))
     assert default._statistics_batches == 44  # 0.9^44 < 1% < 0.9^43
     slow = Trainer(
-        lambda: RealNVP(event_shape=(8, 8, 1), pixel_levels=17, num_scales=1, hidden_channels=4, batch_norm_momentum=0.99),
+        lambda: RealNVP(
+            event_shape=(8, 8, 1), pixel_levels=17, num_scales=1, hidden_channels=4, batch_norm_momentum=0.99
+        ),
         config(2, ema_decay=0.9),
     )
     assert slow._statistics_batches == 459

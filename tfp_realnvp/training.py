@@ -178,8 +178,10 @@ class Trainer:
         self._train_step = None
         norms = [m for m in self.flow.submodules if isinstance(m, MovingAverageBatchNorm)]
         self._statistics = [v for m in norms for v in (m.running_mean, m.running_var)]
-        if config.statistics_batches is not None or not norms:
-            self._statistics_batches = config.statistics_batches or 0
+        if not norms:
+            self._statistics_batches = 0  # nothing to re-estimate
+        elif config.statistics_batches is not None:
+            self._statistics_batches = config.statistics_batches
         else:
             momentum = max(m.momentum for m in norms)
             self._statistics_batches = 1 if momentum == 0 else math.ceil(math.log(0.01) / math.log(momentum))
@@ -191,16 +193,27 @@ class Trainer:
         return int(self.step.numpy())
 
     # ------------------------------------------------------------------ one step
+    def _replica_offset(self):
+        """The position of this replica's first example in the global batch: with the step's seed
+        it fixes each example's dropout masks, so a rerun or a resume repeats them on any number
+        of replicas."""
+        ctx = tf.distribute.get_replica_context()
+        share = self.config.batch_size // self.strategy.num_replicas_in_sync
+        return tf.cast(ctx.replica_id_in_sync_group, tf.int32) * share
+
+    def _training_log_prob(self, x, seed, example_offset, condition=None):
+        """Training-mode `log_prob` of this replica's batch (updates the batch-norm statistics)."""
+        kwargs = {} if condition is None else {"condition": tf.cast(condition, self.flow.dtype)}
+        training = TrainingCall(seed, example_offset=example_offset)
+        return self.flow.log_prob(tf.cast(x, self.flow.dtype), training=training, **kwargs)
+
     def _local_grads(self, x, seed, example_offset, condition=None):
         """This replica's share of the loss and its gradients (no cross-replica communication,
         unless the flow's batch norm synchronizes its statistics). `example_offset`: the position
         of this replica's first example in the global batch, which with `seed` fixes the dropout."""
         replicas = self.strategy.num_replicas_in_sync
-        x = tf.cast(x, self.flow.dtype)
-        kwargs = {} if condition is None else {"condition": tf.cast(condition, self.flow.dtype)}
-        training = TrainingCall(seed, example_offset=example_offset)
         with tf.GradientTape() as tape:
-            nll = -tf.reduce_sum(self.flow.log_prob(x, training=training, **kwargs)) / self.config.batch_size
+            nll = -tf.reduce_sum(self._training_log_prob(x, seed, example_offset, condition)) / self.config.batch_size
             loss = nll
             if self.config.l2 and self._regularized:
                 loss += self.config.l2 * tf.add_n([tf.reduce_sum(tf.square(g)) for g in self._regularized]) / replicas
@@ -223,12 +236,9 @@ class Trainer:
             grads_fn = tf.function(grads_fn, jit_compile=True)  # the gradient all-reduce stays outside XLA
 
         def replica_fn(batch, step_seed):
-            ctx = tf.distribute.get_replica_context()
-            # Dropout masks from (config seed, step, each example's position in the global batch):
-            # a rerun or a resume repeats them, on any number of replicas.
-            offset = tf.cast(ctx.replica_id_in_sync_group, tf.int32) * (self.config.batch_size // replicas)
-            nll, grads = grads_fn(*_batch_parts(batch, step_seed, offset))
+            nll, grads = grads_fn(*_batch_parts(batch, step_seed, self._replica_offset()))
             if replicas > 1:
+                ctx = tf.distribute.get_replica_context()
                 nll, grads = ctx.all_reduce(tf.distribute.ReduceOp.SUM, (nll, grads))
             return nll, grads
 
@@ -254,14 +264,8 @@ class Trainer:
         return tf.function(step_fn)
 
     def _make_statistics_step(self):
-        replicas = self.strategy.num_replicas_in_sync
-
         def replica_fn(batch, seed):
-            ctx = tf.distribute.get_replica_context()
-            offset = tf.cast(ctx.replica_id_in_sync_group, tf.int32) * (self.config.batch_size // replicas)
-            x, seed, offset, *condition = _batch_parts(batch, seed, offset)
-            kwargs = {"condition": tf.cast(condition[0], self.flow.dtype)} if condition else {}
-            self.flow.log_prob(tf.cast(x, self.flow.dtype), training=TrainingCall(seed, example_offset=offset), **kwargs)
+            self._training_log_prob(*_batch_parts(batch, seed, self._replica_offset()))
 
         def step_fn(iterator, k):
             # Dropout seeds (config seed, -1 - k): never a training step's (config seed, step >= 0).
