@@ -39,7 +39,7 @@ SAMPLE_N = 1000
 
 
 def _overrides(pairs):
-    """`--set name=value` pairs as config fields (ints, floats, bools and comma lists parsed)."""
+    """`--set name=value` pairs as config fields (ints, floats, bools, None and comma lists parsed)."""
     out = {}
     for pair in pairs:
         name, _, text = pair.partition("=")
@@ -52,6 +52,8 @@ def _overrides(pairs):
                 pass
         if text in ("True", "False", "true", "false"):
             value = text.lower() == "true"
+        elif text in ("None", "none"):
+            value = None
         elif "," in text:
             value = tuple(int(v) for v in text.split(","))
         out[name] = value

@@ -352,11 +352,16 @@ def _check_readable(path):
 
 
 def _restore(checkpoint, path, what):
-    """`checkpoint.restore(path)`, with a truncated or corrupt file reported as such."""
+    """`checkpoint.restore(path)`, with a truncated or corrupt file, or one whose variables do not
+    fit the rebuilt flow (e.g. a Glow image run saved before its coupling layout changed), reported
+    as such."""
     try:
         return checkpoint.restore(path)
     except (tf.errors.OpError, IndexError, ValueError) as err:
-        raise ValueError(f"{what} checkpoint {path!r} cannot be read (truncated or corrupt?): {err}") from err
+        raise ValueError(
+            f"{what} checkpoint {path!r} cannot be read (truncated or corrupt, or saved by a version of the "
+            f"model with other variable shapes?): {err}"
+        ) from err
 
 
 def restore_flow(model_dir: str, which: str = "best") -> tuple[Flow, ExperimentConfig]:

@@ -13,6 +13,7 @@ from tfp_realnvp.bijectors import (
     half_mask,
     squeezed_checkerboard_mask,
 )
+from tfp_realnvp.bijectors.affine_coupling import SIGMOID_FLOOR
 from tfp_realnvp.networks import MLPConditioner, ResNetConditioner
 
 tfd = tfp.distributions
@@ -129,7 +130,8 @@ def test_scale_fn_formulas(s_raw):
     t = 0.25
     free = (1 - mask).astype(bool)
     log_multiplier = {  # log of the data -> latent multiplier of the transformed units
-        "sigmoid": -np.logaddexp(0.0, -(s_raw + 2.0)),  # log sigmoid(s_raw + 2), finite at -1000 too
+        # log(eps + (1 - eps) sigmoid(s_raw + 2)): Glow's sigmoid with its floor, log eps at -1000
+        "sigmoid": np.logaddexp(np.log(SIGMOID_FLOOR), np.log1p(-SIGMOID_FLOOR) - np.logaddexp(0.0, -(s_raw + 2.0))),
         "exp": -s_raw,
         "tanh": -np.tanh(s_raw),
     }
@@ -196,3 +198,60 @@ def test_masks():
         np.testing.assert_array_equal(squeezed, np.broadcast_to(squeezed[0, 0], squeezed.shape))  # a channel mask
     with pytest.raises(ValueError, match="even"):
         squeezed_checkerboard_mask(5, 4, 1)
+
+
+SPLIT_MASKS = {
+    "first_half": np.broadcast_to(np.array([1, 1, 0, 0], np.float32), (2, 3, 4)),
+    "second_half": np.broadcast_to(np.array([0, 0, 1, 1], np.float32), (2, 3, 4)),
+    "interleaved": np.broadcast_to(np.array([1, 0, 0, 1, 0], np.float32), (2, 3, 5)),  # kept 2, moved 3
+    "vector": half_mask(5, parity=1),
+}
+
+
+def _dense(inputs, outputs, seed):
+    w = tf.constant(np.random.default_rng(seed).normal(0, 0.7, (inputs, outputs)))
+    return lambda h: tf.tanh(tf.einsum("...i,io->...o", h, w))
+
+
+@pytest.mark.parametrize("scale_fn", ["tanh", "sigmoid", "exp", "additive"])
+@pytest.mark.parametrize("name", sorted(SPLIT_MASKS))
+def test_split_channels_is_the_masked_coupling_without_the_masked_half(name, scale_fn):
+    """A conditioner of the kept channels alone gives the masked coupling's transform and log-det,
+    whatever the order of the kept and moved channels."""
+    mask = SPLIT_MASKS[name]
+    per_position = mask.reshape(-1, mask.shape[-1])[0]
+    kept, moved = np.flatnonzero(per_position), np.flatnonzero(per_position == 0)
+    additive = scale_fn == "additive"
+    k = 1 if additive else 2
+    small = _dense(len(kept), k * len(moved), seed=len(kept) + 7 * k)
+    # The same function as a masked conditioner: read the kept channels, write the moved ones.
+    scatter = np.zeros((k * len(moved), k * mask.shape[-1]))
+    for part in range(k):
+        scatter[part * len(moved) + np.arange(len(moved)), part * mask.shape[-1] + moved] = 1.0
+
+    def full(h):
+        return tf.einsum("...i,io->...o", small(tf.gather(h, kept, axis=-1)), tf.constant(scatter))
+
+    options = dict(additive=True) if additive else dict(scale_fn=scale_fn)
+    split = AffineCoupling(mask, small, split_channels=True, dtype=tf.float64, **options)
+    masked = AffineCoupling(mask, full, dtype=tf.float64, **options)
+    event = mask.shape
+    x = tf.random.stateless_normal([3, *event], seed=[4, 5], dtype=tf.float64)
+    y = check_bijector(split, x, event, jacobian=True, rtol=1e-9, atol=1e-10)
+    np.testing.assert_allclose(y, masked.forward(tf.identity(x)), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(
+        split.forward_log_det_jacobian(x, event_ndims=len(event)),
+        masked.forward_log_det_jacobian(tf.identity(x), event_ndims=len(event)),
+        rtol=1e-12,
+    )
+    assert float(tf.reduce_max(tf.abs(y - x))) > 1e-2
+
+
+def test_split_channels_errors_name_the_problem():
+    with pytest.raises(ValueError, match="same at every position"):
+        AffineCoupling(checkerboard_mask(2, 2, 2), lambda h: h, split_channels=True)
+    with pytest.raises(TypeError, match="split_channels"):
+        AffineCoupling(channel_mask(2, 2, 2), lambda h: h, split_channels="yes")
+    coupling = AffineCoupling(channel_mask(2, 2, 4), lambda h: tf.concat([h, h, h], -1), split_channels=True)
+    with pytest.raises(ValueError, match=r"the coupling needs \[N, 2, 2, 4\]"):
+        coupling.forward(tf.zeros([1, 2, 2, 4]))

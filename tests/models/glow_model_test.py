@@ -61,3 +61,28 @@ def test_resume_restores_act_norm_and_continues_exactly(tmp_path):
     resumed = _fit(resumed_trainer, resume=True)
     for a, b in zip(straight.trainable_variables, resumed.trainable_variables):
         np.testing.assert_array_equal(a.numpy(), b.numpy())  # no re-initialisation on resume
+
+
+def test_each_level_transforms_the_half_that_leaves_and_conditioners_see_the_kept_half():
+    """Glow's layout (Kingma & Dhariwal's code): every image coupling moves the first half of the
+    channels given the second, so the last one of a level moves the half that the split factors
+    out; its conditioner and the split prior's take the kept half alone (`split_channels`)."""
+    from tfp_realnvp.bijectors import AffineCoupling
+
+    flow = _glow()
+    couplings = [m for m in flow.submodules if isinstance(m, AffineCoupling)]
+    names = sorted(c.name.rstrip("/") for c in couplings)
+    assert names == ["coupling1", "coupling2", "coupling3", "coupling4", "split_prior0"]
+    for coupling in couplings:
+        channels = coupling.mask.shape[-1]
+        np.testing.assert_array_equal(coupling.mask[0, 0], np.arange(channels) >= channels // 2)
+        assert coupling.conditioner.in_channels == channels // 2
+    x = _points()[:4]
+    first = next(c for c in couplings if c.name.startswith("coupling1"))
+    h = tf.random.stateless_normal([4, 4, 4, 4], seed=[1, 2])
+    for v in first.trainable_variables:
+        v.assign_add(tf.random.stateless_normal(v.shape, seed=[3, 4], stddev=0.3))
+    y = first.inverse(h)
+    np.testing.assert_array_equal(y[..., 2:], h[..., 2:])  # the kept half passes through
+    assert float(tf.reduce_max(tf.abs(y[..., :2] - h[..., :2]))) > 1e-3
+    assert np.isfinite(flow.log_prob(x).numpy()).all()

@@ -25,6 +25,9 @@ __all__ = [
 ]
 
 SCALE_FNS = ("tanh", "sigmoid", "exp")
+# The least multiplier of `scale_fn="sigmoid"`: a transformed unit expands by at most e^7 per
+# coupling when sampling (bench/README.md, "Glow's sampling").
+SIGMOID_FLOOR = float(np.exp(-7.0))
 
 
 def checkerboard_mask(height: int, width: int, channels: int, parity: int = 0) -> np.ndarray:
@@ -113,6 +116,22 @@ def _check_mask(mask):
     return mask
 
 
+def _channel_split(mask):
+    """(kept channels, moved channels, the order that puts [kept, moved] back) of a mask that is
+    the same at every position."""
+    per_position = mask.reshape(-1, mask.shape[-1])
+    if not np.all(per_position == per_position[0]):
+        raise ValueError("`split_channels` needs a mask that is the same at every position (e.g. `channel_mask`)")
+    kept, moved = np.flatnonzero(per_position[0] == 1), np.flatnonzero(per_position[0] == 0)
+    return kept, moved, np.argsort(np.concatenate([kept, moved]))
+
+
+def _take(x, channels):
+    if np.array_equal(channels, np.arange(channels[0], channels[0] + len(channels))):
+        return x[..., channels[0] : channels[0] + len(channels)]
+    return tf.gather(x, channels, axis=-1)
+
+
 class AffineCoupling(OnePassBijector):
     """Masked affine coupling layer of Real NVP.
 
@@ -129,8 +148,12 @@ class AffineCoupling(OnePassBijector):
         `scale` a learned per-channel multiplier (`self.scale`, initialised to `scale_init`, 1
         by default: each coupling starts able to scale a unit by up to e^±scale_init).
       * `"sigmoid"` (Glow): in the data -> latent direction the transformed units are multiplied
-        by `sigmoid(s_raw + 2)`, i.e. `s = -log sigmoid(s_raw + 2) = softplus(-s_raw - 2) >= 0`
-        (computed stably; 0.127 at `s_raw = 0`). No `scale` variable (`self.scale` is None).
+        by `m = eps + (1 - eps) * sigmoid(s_raw + 2)`, `eps = SIGMOID_FLOOR = e^-7`, i.e.
+        `s = -log m` in [0, 7) (computed stably; 0.127 at `s_raw = 0`). Glow's multiplier is
+        `sigmoid(s_raw + 2)` itself; the floor changes it by a relative `eps / m`, under 1% while
+        `m > 0.1`, and bounds the expansion of sampling, where an unbounded `1 / m` on a sample
+        outside the training data grows the next conditioner's input, its `s_raw`, and so on
+        until the sample overflows. No `scale` variable (`self.scale` is None).
       * `"exp"`: unbounded, `s = s_raw`; no `scale` variable. With a zero-initialised
         conditioner on a channel mask this is a learned conditional Gaussian N(t, exp(s)^2) for
         the transformed units given the others (Glow's prior at a split), written as a bijector
@@ -143,6 +166,11 @@ class AffineCoupling(OnePassBijector):
 
     The conditioner is any callable mapping `[N, *event_shape]` to `[N, *event_shape[:-1],
     k * C]` with `k = 1` (additive: t) or `k = 2` (raw s, then t), `C = event_shape[-1]`.
+    With `split_channels=True` the mask must be the same at every position (a channel mask, as
+    in Glow): the conditioner then maps only the kept channels, `[N, *event_shape[:-1], C_kept]`,
+    to `[N, *event_shape[:-1], k * C_moved]` for the transformed ones (in channel order), so
+    neither its input nor its output carries the masked half; the transform and log-det are
+    the same as with the masked call.
     Batch dimensions of any rank are flattened before it is called. A conditioner whose call
     takes a `training` keyword (e.g. one with dropout) gets the flow's `training` flag, and one
     that takes `seed` gets the stateless seed of a seeded training call (`TrainingCall`), and one
@@ -185,6 +213,7 @@ class AffineCoupling(OnePassBijector):
         validate_args=False,
         name="affine_coupling",
         scale_fn="tanh",
+        split_channels=False,
     ):
         parameters = dict(locals())
         mask = _check_mask(mask)
@@ -192,6 +221,7 @@ class AffineCoupling(OnePassBijector):
             raise TypeError(f"`conditioner` must be callable, got {type(conditioner).__name__}")
         scale_init = check_number(scale_init, "`scale_init`", 0.0, low_open=True)
         additive = check_bool(additive, "`additive`")
+        split_channels = check_bool(split_channels, "`split_channels`")
         if not isinstance(scale_fn, str) or scale_fn not in SCALE_FNS:
             raise ValueError(f"`scale_fn` must be one of {', '.join(map(repr, SCALE_FNS))}, got {scale_fn!r}")
         if scale_fn != "tanh" and scale_init != 1.0:
@@ -210,11 +240,18 @@ class AffineCoupling(OnePassBijector):
             self._conditioner_keywords = _keywords(conditioner) & {"training", "seed", "example_offset", "condition"}
             self.additive = bool(additive)
             self.scale_fn = scale_fn
+            self._channels = _channel_split(mask) if split_channels else None
             self.compute_dtype = tf.as_dtype(compute_dtype or dtype)
             self.scale = (
                 None
                 if additive or scale_fn != "tanh"
-                else tf.Variable(tf.fill([mask.shape[-1]], tf.constant(scale_init, dtype)), name="scale")
+                else tf.Variable(
+                    tf.fill(
+                        [mask.shape[-1] if self._channels is None else len(self._channels[1])],
+                        tf.constant(scale_init, dtype),
+                    ),
+                    name="scale",
+                )
             )
             super().__init__(
                 forward_min_event_ndims=mask.ndim,
@@ -229,7 +266,8 @@ class AffineCoupling(OnePassBijector):
         return self._mask
 
     def _log_scale_and_shift(self, masked, training, condition):
-        """(s, t), zero on the masked units, for a masked input with any batch shape."""
+        """(s, t), zero on the masked units, for a masked input with any batch shape; with
+        `split_channels`, (s, t) of the transformed channels for the kept ones."""
         ndims = self._event_shape.rank
         flat, batch_shape = flatten_batch(masked, ndims)
         kwargs = {}
@@ -245,14 +283,17 @@ class AffineCoupling(OnePassBijector):
                 kwargs["example_offset"] = training.example_offset
         out = self._check_conditioner_output(self.conditioner(tf.cast(flat, self.compute_dtype), **kwargs))
         out = unflatten_batch(tf.cast(out, self.dtype), batch_shape, ndims)
-        inv_mask = 1.0 - self._mask
+        inv_mask = 1.0 if self._channels is not None else 1.0 - self._mask
         if self.additive:
             return None, out * inv_mask
         s_raw, t = tf.split(out, 2, axis=-1)
         if self.scale_fn == "tanh":
             s = self.scale * tf.tanh(s_raw)
         elif self.scale_fn == "sigmoid":
-            s = tf.nn.softplus(-(s_raw + 2.0))  # -log sigmoid(s_raw + 2), without overflow
+            # -log(eps + (1 - eps) sigmoid(s_raw + 2)) as -logaddexp(log eps, log(1 - eps) + log sigmoid), stable.
+            a = tf.constant(np.log(SIGMOID_FLOOR), self.dtype)
+            b = np.log1p(-SIGMOID_FLOOR) - tf.nn.softplus(-(s_raw + 2.0))
+            s = -(tf.maximum(a, b) + tf.math.log1p(tf.exp(-tf.abs(a - b))))
         else:
             s = s_raw
         return s * inv_mask, t * inv_mask
@@ -260,7 +301,8 @@ class AffineCoupling(OnePassBijector):
     def _check_conditioner_output(self, out):
         """The conditioner's output must be [N, *event_shape[:-1], k * C] (k = 1 additive, else 2)."""
         k = 1 if self.additive else 2
-        expected = [*self._event_shape[:-1], k * self._event_shape[-1]]
+        channels = self._event_shape[-1] if self._channels is None else len(self._channels[1])
+        expected = [*self._event_shape[:-1], k * channels]
         need = f"the coupling needs [N, {', '.join(map(str, expected))}]"
         try:
             tensor = tf.convert_to_tensor(out)
@@ -280,8 +322,26 @@ class AffineCoupling(OnePassBijector):
             return tf.zeros(batch_shape_tensor(x, self._event_shape.rank), x.dtype)
         return tf.reduce_sum(s, axis=list(range(-self._event_shape.rank, 0)))
 
+    def _split(self, x):
+        kept, moved, _ = self._channels
+        return _take(x, kept), _take(x, moved)
+
+    def _merge(self, kept, moved):
+        order = self._channels[2]
+        both = tf.concat([kept, moved], axis=-1)
+        if np.array_equal(order, np.arange(len(order))):
+            return both
+        if np.array_equal(order, np.roll(np.arange(len(order)), len(self._channels[1]))):
+            return tf.concat([moved, kept], axis=-1)  # the moved channels come first
+        return tf.gather(both, order, axis=-1)
+
     def _forward_and_log_det(self, x, training=False, condition=None):
         check_event_shape(x, self._event_shape, self.name)
+        if self._channels is not None:
+            kept, moved = self._split(x)
+            s, t = self._log_scale_and_shift(kept, training, condition)
+            moved = moved + t if s is None else moved * tf.exp(s) + t
+            return self._merge(kept, moved), self._log_det(s, x)
         masked = x * self._mask
         s, t = self._log_scale_and_shift(masked, training, condition)
         y = x + t if s is None else masked + (1.0 - self._mask) * x * tf.exp(s) + t
@@ -289,6 +349,11 @@ class AffineCoupling(OnePassBijector):
 
     def _inverse_and_log_det(self, y, training=False, condition=None):
         check_event_shape(y, self._event_shape, self.name)
+        if self._channels is not None:
+            kept, moved = self._split(y)
+            s, t = self._log_scale_and_shift(kept, training, condition)
+            moved = moved - t if s is None else (moved - t) * tf.exp(-s)
+            return self._merge(kept, moved), -self._log_det(s, y)
         masked = y * self._mask
         s, t = self._log_scale_and_shift(masked, training, condition)
         x = y - t if s is None else masked + (1.0 - self._mask) * (y - t) * tf.exp(-s)

@@ -33,15 +33,16 @@ class Glow(Flow):
     training batch so its output has zero mean and unit variance per channel; the statistics are
     those of the global batch on every replica, and the checkpoint keeps them, so a resume does not
     re-initialise) -> `InvertibleLinear` (the LU-parametrised 1x1 convolution) -> `AffineCoupling`
-    on a channel split: the second half of the channels is shifted and multiplied by
-    sigmoid(h + 2), (shift, h) computed from the first half by Glow's conditioner (3x3 conv, ReLU,
-    1x1 conv, ReLU, zero-initialised 3x3 conv: `GlowConditioner`, `hidden_channels` wide, with
-    `dropout` before its output conv while training). With `additive=True` the coupling only
-    shifts.
+    on a channel split: the first half of the channels is shifted and multiplied by
+    sigmoid(h + 2), (shift, h) computed from the second half alone (`split_channels`) by Glow's
+    conditioner (3x3 conv, ReLU, 1x1 conv, ReLU, zero-initialised 3x3 conv: `GlowConditioner`,
+    `hidden_channels` wide, with `dropout` before its output conv while training). With
+    `additive=True` the coupling only shifts.
 
     Images `[H, W, C]`, per level l of `num_scales` L: squeeze (2x2 -> channels), `num_steps` K
-    steps, then, except at the last level, the split: half of the channels leave the flow under a
-    learned conditional prior N(mu, sigma^2), (mu, log sigma) from the kept half by a zero-initialised
+    steps, then, except at the last level, the split: the first half of the channels (the half the
+    level's last coupling transformed) leaves the flow under a learned conditional prior
+    N(mu, sigma^2), (mu, log sigma) from the kept half by a zero-initialised
     3x3 conv (`ZeroConvConditioner`; written as an affine coupling with an unbounded log-scale, so
     the latent is that half standardised); the last level ends with a learned per-channel top prior
     (`ActNorm` without data initialisation). H and W must be divisible by 2**L. `pixel_levels=K`
@@ -50,7 +51,8 @@ class Glow(Flow):
     dequantization (as in `RealNVP`).
 
     Vectors `[D]`: `num_steps` steps with MLP conditioners (`hidden_units`, zero-initialised
-    output), the coupling on the two halves of the features, then a learned top prior.
+    output), the coupling moving the second half of the features given the first, then a
+    learned top prior.
 
     The priors are layers, so the base is N(0, I): `sample(n, temperature=T)` scales the
     standardised latent by T, which is Glow's temperature (each learned prior's std times T).
@@ -163,20 +165,25 @@ class Glow(Flow):
     def _steps(self, shape, num_steps, make_net):
         """`num_steps` steps of flow on events of `shape`, data side first."""
         dtype, additive = self._options["dtype"], self._options["additive"]
-        mask = channel_mask(*shape) if len(shape) == 3 else half_mask(shape[0])
+        image = len(shape) == 3
+        # Images: the coupling moves the first half of the channels given the second, so the last
+        # coupling of a level transforms the half that leaves at the split, as in Glow's code
+        # (bench/README.md measures the other way round: more non-finite samples, worse bits/dim).
+        mask = channel_mask(*shape, parity=1) if image else half_mask(shape[0])
         layers = []
         for _ in range(num_steps):
             self._step += 1
             i = self._step
             layers.append(ActNorm(shape, dtype=dtype, name=f"act_norm{i}"))
             layers.append(InvertibleLinear(shape, seed=self._next_seed(), dtype=dtype, name=f"invertible_1x1_{i}"))
-            net = make_net(shape[-1], self._next_seed(), 1 if additive else 2)
+            net = make_net(shape[-1] // 2 if image else shape[-1], self._next_seed(), 1 if additive else 2)
             scale = {} if additive else {"scale_fn": "sigmoid"}
             layers.append(
                 AffineCoupling(
                     mask,
                     net,
                     additive=additive,
+                    split_channels=image,
                     dtype=dtype,
                     compute_dtype=self._options["compute_dtype"],
                     name=f"coupling{i}",
@@ -209,7 +216,7 @@ class Glow(Flow):
         else:
             # The first half leaves; its prior N(mu, sigma^2) comes from the kept (second) half.
             prior_net = ZeroConvConditioner(
-                4 * c,
+                2 * c,
                 num_outputs=2,
                 dtype=dtype,
                 seed=self._next_seed(),
@@ -220,6 +227,7 @@ class Glow(Flow):
                     channel_mask(*inner_shape, parity=1),
                     prior_net,
                     scale_fn="exp",
+                    split_channels=True,
                     dtype=dtype,
                     compute_dtype=self._options["compute_dtype"],
                     name=f"split_prior{level}",
