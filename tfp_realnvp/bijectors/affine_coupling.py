@@ -26,7 +26,7 @@ __all__ = [
 
 SCALE_FNS = ("tanh", "sigmoid", "exp")
 # The least multiplier of `scale_fn="sigmoid"`: a transformed unit expands by at most e^7 per
-# coupling when sampling (bench/README.md, "Glow's sampling").
+# coupling when sampling (bench/README.md, "Glow's coupling layout, its sampling floor").
 SIGMOID_FLOOR = float(np.exp(-7.0))
 
 

@@ -34,7 +34,8 @@ class Glow(Flow):
     those of the global batch on every replica, and the checkpoint keeps them, so a resume does not
     re-initialise) -> `InvertibleLinear` (the LU-parametrised 1x1 convolution) -> `AffineCoupling`
     on a channel split: the first half of the channels is shifted and multiplied by
-    sigmoid(h + 2), (shift, h) computed from the second half alone (`split_channels`) by Glow's
+    sigmoid(h + 2) (floored at e^-7: `AffineCoupling`'s `scale_fn="sigmoid"`), (shift, h)
+    computed from the second half alone (`split_channels`) by Glow's
     conditioner (3x3 conv, ReLU, 1x1 conv, ReLU, zero-initialised 3x3 conv: `GlowConditioner`,
     `hidden_channels` wide, with `dropout` before its output conv while training). With
     `additive=True` the coupling only shifts.
