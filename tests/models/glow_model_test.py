@@ -5,7 +5,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfp_realnvp import Glow, data
-from tfp_realnvp.bijectors import ActNorm
+from tfp_realnvp.bijectors import ActNorm, AffineCoupling
 from tfp_realnvp.export import export_saved_model, load_exported
 from tfp_realnvp.training import TrainConfig, Trainer
 
@@ -67,8 +67,6 @@ def test_each_level_transforms_the_half_that_leaves_and_conditioners_see_the_kep
     """Glow's layout (Kingma & Dhariwal's code): every image coupling moves the first half of the
     channels given the second, so the last one of a level moves the half that the split factors
     out; its conditioner and the split prior's take the kept half alone (`split_channels`)."""
-    from tfp_realnvp.bijectors import AffineCoupling
-
     flow = _glow()
     couplings = [m for m in flow.submodules if isinstance(m, AffineCoupling)]
     names = sorted(c.name.rstrip("/") for c in couplings)

@@ -149,7 +149,7 @@ class AffineCoupling(OnePassBijector):
         by default: each coupling starts able to scale a unit by up to e^±scale_init).
       * `"sigmoid"` (Glow): in the data -> latent direction the transformed units are multiplied
         by `m = eps + (1 - eps) * sigmoid(s_raw + 2)`, `eps = SIGMOID_FLOOR = e^-7`, i.e.
-        `s = -log m` in [0, 7) (computed stably; 0.127 at `s_raw = 0`). Glow's multiplier is
+        `s = -log m` in [0, 7) (0.127 at `s_raw = 0`). Glow's multiplier is
         `sigmoid(s_raw + 2)` itself; the floor changes it by a relative `eps / m`, under 1% while
         `m > 0.1`, and bounds the expansion of sampling, where an unbounded `1 / m` on a sample
         outside the training data grows the next conditioner's input, its `s_raw`, and so on
@@ -283,23 +283,25 @@ class AffineCoupling(OnePassBijector):
                 kwargs["example_offset"] = training.example_offset
         out = self._check_conditioner_output(self.conditioner(tf.cast(flat, self.compute_dtype), **kwargs))
         out = unflatten_batch(tf.cast(out, self.dtype), batch_shape, ndims)
-        inv_mask = 1.0 if self._channels is not None else 1.0 - self._mask
         if self.additive:
-            return None, out * inv_mask
-        s_raw, t = tf.split(out, 2, axis=-1)
-        if self.scale_fn == "tanh":
-            s = self.scale * tf.tanh(s_raw)
-        elif self.scale_fn == "sigmoid":
-            # -log(eps + (1 - eps) sigmoid(s_raw + 2)) as -logaddexp(log eps, log(1 - eps) + log sigmoid), stable.
-            a = tf.constant(np.log(SIGMOID_FLOOR), self.dtype)
-            b = np.log1p(-SIGMOID_FLOOR) - tf.nn.softplus(-(s_raw + 2.0))
-            s = -(tf.maximum(a, b) + tf.math.log1p(tf.exp(-tf.abs(a - b))))
+            s, t = None, out
         else:
-            s = s_raw
-        return s * inv_mask, t * inv_mask
+            s_raw, t = tf.split(out, 2, axis=-1)
+            if self.scale_fn == "tanh":
+                s = self.scale * tf.tanh(s_raw)
+            elif self.scale_fn == "sigmoid":
+                # The multiplier is at least eps, so its log needs no care for underflow.
+                s = -tf.math.log(SIGMOID_FLOOR + (1.0 - SIGMOID_FLOOR) * tf.sigmoid(s_raw + 2.0))
+            else:
+                s = s_raw
+        if self._channels is not None:
+            return s, t  # the transformed channels only: nothing to mask
+        inv_mask = 1.0 - self._mask
+        return None if s is None else s * inv_mask, t * inv_mask
 
     def _check_conditioner_output(self, out):
-        """The conditioner's output must be [N, *event_shape[:-1], k * C] (k = 1 additive, else 2)."""
+        """The conditioner's output must be [N, *event_shape[:-1], k * C] (k = 1 additive, else 2;
+        C the channels it transforms: all of them, or with `split_channels` the moved ones)."""
         k = 1 if self.additive else 2
         channels = self._event_shape[-1] if self._channels is None else len(self._channels[1])
         expected = [*self._event_shape[:-1], k * channels]
