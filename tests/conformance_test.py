@@ -374,7 +374,8 @@ def test_encode_decode_round_trip(flow):
     z = flow.encode(x)
     assert z.shape == x.shape
     x_back = flow.decode(tf.identity(z))  # tf.identity: computed, not read from TFP's cache
-    np.testing.assert_allclose(x_back, x, rtol=1e-4, atol=1e-4)
+    # atol 1e-3: pixels span [0, 17); the perturbed float32 image flows lose up to ~5e-4 there.
+    np.testing.assert_allclose(x_back, x, rtol=1e-4, atol=1e-3 if len(flow.event_shape) == 3 else 1e-4)
     np.testing.assert_allclose(flow.encode(tf.identity(x_back)), z, rtol=1e-3, atol=1e-3)
 
 

@@ -13,6 +13,9 @@ __all__ = ["WeightNormConv2D", "WeightNormDense", "ZeroConv2D", "ZeroDense", "co
 # columns, run as one matmul (see `conv2d_same`).
 DENSE_CONV_MAX_POSITIONS = 16
 DENSE_CONV_MAX_SIZE = 256
+# Convolutions with at least this many input channels per output channel take their kernel's
+# and input gradients as matmuls (see `_conv2d_few_outputs`).
+MATMUL_GRAD_MIN_RATIO = 4
 
 
 @functools.cache
@@ -40,6 +43,9 @@ def conv2d_same(x, kernel):
     [H W C_in, H W C_out] matrix instead: the same linear map (equal up to float rounding, and
     differentiable in the kernel), one matmul instead of a convolution with a handful of channels.
     The limits come from timings in bench/README.md ("Small convolutions as one matmul").
+    Elsewhere a convolution with at least `MATMUL_GRAD_MIN_RATIO` input channels per output
+    channel (a coupling network's output layer) takes both gradients as matmuls
+    (`_conv2d_few_outputs`); the others are `tf.nn.conv2d` throughout.
     """
     height, width = x.shape[1], x.shape[2]
     kernel_height, kernel_width, in_channels, out_channels = kernel.shape
@@ -78,11 +84,57 @@ def _conv2d_any_batch(x, kernel):
 
     if x.shape[0] == 0:
         return empty()
-    y = tf.nn.conv2d(x, kernel, strides=1, padding="SAME")
+    kernel_height, kernel_width, in_channels, _ = kernel.shape
+    few_outputs = (
+        kernel_height * kernel_width > 1
+        and in_channels >= MATMUL_GRAD_MIN_RATIO * out_channels
+        and None not in x.shape[1:3]
+    )
+    y = _conv2d_few_outputs(x, kernel) if few_outputs else tf.nn.conv2d(x, kernel, strides=1, padding="SAME")
     if x.shape[0] is None:
         y = tf.cond(tf.shape(x)[0] > 0, lambda: y, empty)
         y.set_shape(x.shape[:-1].concatenate([out_channels]))
     return y
+
+
+@tf.custom_gradient
+def _conv2d_few_outputs(x, kernel):
+    """`tf.nn.conv2d(x, kernel, strides=1, padding="SAME")` whose gradients are two matmuls.
+
+    oneDNN's gradients (Conv2DBackpropFilter and Conv2DBackpropInput, TF 2.21 on CPU) are slow for
+    convolutions with few output channels, such as a coupling network's output layer (hidden ->
+    2 C). Here both gradients read the kh kw shifted copies G of the (few-channel) output
+    gradient g, tap d's copy holding g[p - d + pad] at input position p: dK[d] = x^T G_d and
+    dx = sum_d G_d K[d]^T, one matmul each. From `MATMUL_GRAD_MIN_RATIO` input channels per output channel that is the
+    faster (bench/README.md, "Gradients of few-output convolutions"). The value is TensorFlow's
+    own; the gradients are differentiable again (second order, gradient penalties)."""
+    kernel = tf.convert_to_tensor(kernel)
+    y = tf.nn.conv2d(x, kernel, strides=1, padding="SAME")
+
+    def grad(g):
+        kernel_height, kernel_width, in_channels, out_channels = kernel.shape
+        height, width = x.shape[1], x.shape[2]
+        # SAME pads (k - 1) // 2 before; output q reads input p = q + d - before, so tap d pairs
+        # x[p] with g[p - d + before]: a slice of g padded by k - 1 - before (before) and before (after).
+        top, left = (kernel_height - 1) // 2, (kernel_width - 1) // 2
+        padded = tf.pad(g, [[0, 0], [kernel_height - 1 - top, top], [kernel_width - 1 - left, left], [0, 0]])
+        rows, cols = kernel_height - 1, kernel_width - 1  # the slice of tap (0, 0) starts there
+        shifted = tf.stack(
+            [
+                padded[:, rows - dy : rows - dy + height, cols - dx : cols - dx + width]
+                for dy in range(kernel_height)
+                for dx in range(kernel_width)
+            ],
+            axis=3,
+        )
+        shifted = tf.reshape(shifted, [-1, kernel_height * kernel_width * out_channels])  # [N H W, taps C_out]
+        taps = tf.reshape(tf.transpose(kernel, [0, 1, 3, 2]), [-1, in_channels])  # [taps C_out, C_in]
+        dx = tf.reshape(tf.matmul(shifted, taps), tf.shape(x))
+        dk = tf.matmul(tf.reshape(x, [-1, in_channels]), shifted, transpose_a=True)
+        dk = tf.transpose(tf.reshape(dk, [in_channels, kernel_height, kernel_width, out_channels]), [1, 2, 0, 3])
+        return dx, dk
+
+    return y, grad
 
 
 class _WeightNorm(tf.Module):
