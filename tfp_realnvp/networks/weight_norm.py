@@ -105,17 +105,18 @@ def _conv2d_few_outputs(x, kernel):
     convolutions with few output channels, such as a coupling network's output layer (hidden ->
     2 C). Here both gradients read the kh kw shifted copies G of the (few-channel) output
     gradient g, tap d's copy holding g[p - d + pad] at input position p: dK[d] = x^T G_d and
-    dx = sum_d G_d K[d]^T, one matmul each. From `MATMUL_GRAD_MIN_RATIO` input channels per output channel that is the
-    faster (bench/README.md, "Gradients of few-output convolutions"). The value is TensorFlow's
-    own; the gradients are differentiable again (second order, gradient penalties)."""
+    dx = sum_d G_d K[d]^T, one matmul each. From `MATMUL_GRAD_MIN_RATIO` input channels per
+    output channel that is the faster (bench/README.md, "Gradients of few-output convolutions").
+    The value is TensorFlow's own; the gradients are differentiable again (second order,
+    gradient penalties)."""
     kernel = tf.convert_to_tensor(kernel)
     y = tf.nn.conv2d(x, kernel, strides=1, padding="SAME")
 
     def grad(g):
         kernel_height, kernel_width, in_channels, out_channels = kernel.shape
         height, width = x.shape[1], x.shape[2]
-        # SAME pads (k - 1) // 2 before; output q reads input p = q + d - before, so tap d pairs
-        # x[p] with g[p - d + before]: a slice of g padded by k - 1 - before (before) and before (after).
+        # SAME pads `top` rows before: output q reads input p = q + d - top, so tap d pairs x[p]
+        # with g[p - d + top], rows p - d + top for p in [0, H) of g padded as below.
         top, left = (kernel_height - 1) // 2, (kernel_width - 1) // 2
         padded = tf.pad(g, [[0, 0], [kernel_height - 1 - top, top], [kernel_width - 1 - left, left], [0, 0]])
         rows, cols = kernel_height - 1, kernel_width - 1  # the slice of tap (0, 0) starts there
