@@ -240,25 +240,48 @@ CLI_CASES = [
 ]
 
 
+# Runs judged by their own tests, through the same driver: (script, id, args with {placeholders}).
+OWN_CASES = [
+    (
+        "diagnose.py",
+        "model_dir",
+        ["--model_dir={run}", "--dataset=digits", "--out={out}/model_dir.png", "--num_points=50"],
+    ),
+    (
+        "diagnose.py",
+        "saved_model",
+        ["--saved_model={export}", "--dataset=digits", "--out={out}/saved_model.png", "--num_points=50"],
+    ),
+    ("train.py", "verbose_error", ["--model_dir={out}/r", "--num_scales=4", "--verbose"]),
+]
+
+
 @pytest.fixture(scope="module")
-def cli_results(places, tmp_path_factory):
-    """Every CLI case, one driver process per script (TensorFlow starts once per script)."""
-    work = tmp_path_factory.mktemp("driver")
-    results = {}
-    for script in sorted({c[0] for c in CLI_CASES}):
-        cases = [
-            {"id": case_id, "args": [a.format(**places) for a in args], "watch": str(places["root"])}
-            for s, case_id, args, _ in CLI_CASES
-            if s == script
-        ]
-        (work / "cases.json").write_text(json.dumps(cases))
-        driver = [sys.executable, os.path.join(ROOT, "tests", "cli_fuzz_driver.py"), script]
-        proc = subprocess.run(
-            [*driver, str(work / "cases.json"), str(work / "out.json")], cwd=ROOT, capture_output=True, timeout=600
-        )
-        assert proc.returncode == 0, proc.stderr.decode()[-3000:]
-        results.update({(script, k): v for k, v in json.loads((work / "out.json").read_text()).items()})
-    return results
+def driver_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("driver")
+
+
+@pytest.fixture(scope="module")
+def cli_results(places, driver_dir):
+    """Every case of CLI_CASES and OWN_CASES, in one driver process (TensorFlow starts once)."""
+    values = {**places, "out": driver_dir}
+    cases = [
+        {"id": case_id, "script": s, "args": [a.format(**values) for a in args], "watch": str(places["root"])}
+        for s, case_id, args, _ in CLI_CASES
+    ]
+    cases += [
+        {"id": case_id, "script": s, "args": [a.format(**values) for a in args]} for s, case_id, args in OWN_CASES
+    ]
+    (driver_dir / "cases.json").write_text(json.dumps(cases))
+    driver = [sys.executable, os.path.join(ROOT, "tests", "cli_fuzz_driver.py")]
+    proc = subprocess.run(
+        [*driver, str(driver_dir / "cases.json"), str(driver_dir / "out.json")],
+        cwd=ROOT,
+        capture_output=True,
+        timeout=900,
+    )
+    assert proc.returncode == 0, proc.stderr.decode()[-3000:]
+    return json.loads((driver_dir / "out.json").read_text())
 
 
 def _judge_cli(result, names):
@@ -277,29 +300,29 @@ def _judge_cli(result, names):
 
 @pytest.mark.parametrize("script, case_id, args, names", CLI_CASES, ids=[f"{c[0]}:{c[1]}" for c in CLI_CASES])
 def test_cli_bad_input(cli_results, script, case_id, args, names):
-    outcome, detail = _judge_cli(cli_results[(script, case_id)], names)
+    outcome, detail = _judge_cli(cli_results[f"{script}:{case_id}"], names)
     record(f"{script}:{case_id}", outcome, detail)
     assert outcome == "clear", detail
 
 
 @pytest.mark.parametrize("source", ["model_dir", "saved_model"])
-def test_diagnose_prints_the_terms_and_the_latents_and_writes_the_picture(places, tmp_path, source):
-    where = [f"--model_dir={places['run']}"] if source == "model_dir" else [f"--saved_model={places['export']}"]
-    proc = _script("diagnose.py", *where, "--dataset=digits", f"--out={tmp_path}/d.png", "--num_points=50")
-    assert proc.returncode == 0, proc.stderr
-    lines = proc.stdout.splitlines()
+def test_diagnose_prints_the_terms_and_the_latents_and_writes_the_picture(cli_results, driver_dir, source):
+    result = cli_results[f"diagnose.py:{source}"]
+    assert result["code"] == 0, result["stderr"]
+    lines = result["stdout"].splitlines()
     assert any(line.startswith("prior ") for line in lines) and any("bits/dim" in line for line in lines)
     assert any(line.startswith("scale 1 ") for line in lines)  # two scales
-    assert (tmp_path / "d.png").stat().st_size > 10_000
+    assert (driver_dir / f"{source}.png").stat().st_size > 10_000
 
 
-def test_cli_error_is_one_line_without_start_up_noise_in_a_real_process(tmp_path):
-    """As a user sees it: no TensorFlow notices, one line, exit status 2 (and --verbose brings the log back)."""
+def test_cli_error_is_one_line_without_start_up_noise_in_a_real_process(cli_results):
+    """As a user sees it: no TensorFlow notices, one line, exit status 2; --verbose adds the traceback."""
     proc = _script("train.py", "--batch_size=0")
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr.splitlines() == ["error: flag --batch_size=0: 0 is not a positive integer"]
-    proc = _script("train.py", f"--model_dir={tmp_path}/r", "--num_scales=4", "--verbose")
-    assert proc.returncode == 2 and "Traceback" in proc.stderr and "num_scales" in proc.stderr.splitlines()[-1]
+    verbose = cli_results["train.py:verbose_error"]
+    assert verbose["code"] == 2 and "Traceback" in verbose["stderr"]
+    assert "num_scales" in verbose["stderr"].splitlines()[-1]
 
 
 def test_cli_uneven_replica_split_is_refused_before_anything_is_written(tmp_path):
