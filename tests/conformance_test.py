@@ -499,7 +499,9 @@ def test_saved_model_serves_the_flows_numbers(model, tmp_path):
     x = data_for(flow.event_shape, n=4, seed=7)
     np.testing.assert_allclose(loaded.log_prob(x)["log_prob"], flow.log_prob(x), rtol=1e-5)
     z = flow.encode(x)
-    np.testing.assert_allclose(loaded.encode(x)["latents"], z, rtol=1e-5, atol=1e-5)
+    # Latents: graph vs eager float32 rounding, expanded by the perturbed flow, reaches 1.6e-5 of
+    # a latent (Real NVP on a machine with AVX-512 VNNI/BF16, where oneDNN picks other kernels).
+    np.testing.assert_allclose(loaded.encode(x)["latents"], z, rtol=5e-5, atol=1e-5)
     # Decoded pixels: float32 rounding of graph vs eager, expanded by the perturbed flow, reaches
     # ~4e-4 of a pixel (Real NVP run on its own); 1e-4 of the pixel range [0, 17) bounds it.
     np.testing.assert_allclose(
